@@ -1,0 +1,18 @@
+"""The ``mmq`` command line: one entry point, one sub-command per component.
+
+Heavy imports (Dagster, DuckDB, uvicorn) happen inside each command, so ``mmq --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="mmq",
+    help="MediaMagic quality: receive Integrations API webhooks and turn them into quality data.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+    add_completion=False,
+)
+
+# --- sub-commands: each component registers its own below (one line each) ---
