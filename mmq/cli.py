@@ -15,4 +15,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """MediaMagic quality: receive Integrations API webhooks and turn them into quality data."""
+
+
 # --- sub-commands: each component registers its own below (one line each) ---
+from simulator import cli as simulator_cli  # noqa: E402
+
+app.command("simulator")(simulator_cli.main)
