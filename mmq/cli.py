@@ -25,3 +25,6 @@ def _root() -> None:
 from simulator import cli as simulator_cli  # noqa: E402
 
 app.command("simulator")(simulator_cli.main)
+from receiver import cli as receiver_cli  # noqa: E402
+
+app.command("receiver")(receiver_cli.main)
