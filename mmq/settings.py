@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     # --- pipeline ---
     pipeline_max_events_per_run: int = Field(default=20_000, ge=1)
     pending_max_attempts: int = Field(default=8, ge=1)
+    pending_backoff_seconds: float = Field(default=10.0, gt=0)
+    pending_backoff_cap_seconds: float = Field(default=900.0, gt=0)
+    pending_alert_seconds: float = Field(default=3600.0, gt=0)
+    sensor_interval_seconds: int = Field(default=5, ge=1)
+
+    # --- quality score: points lost per open issue of each severity ---
+    score_weight_critical: int = Field(default=25, ge=0)
+    score_weight_major: int = Field(default=10, ge=0)
+    score_weight_minor: int = Field(default=3, ge=0)
+    score_weight_info: int = Field(default=0, ge=0)
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod
