@@ -1,0 +1,332 @@
+"""The pipeline's steps as plain functions over a warehouse connection (Dagster assets call them).
+
+1. :func:`land_events` — feed events → ``webhook_events``;
+2. :func:`fetch_raw` — API → ``api_responses`` (+ the pending list);
+3. :func:`rebuild_tables` — ``api_responses`` + events → the flattened tables;
+4. :func:`quality.compute_submission_quality` / :func:`quality.compute_daily_quality`.
+Each step writes in one transaction and records itself in ``loads``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from mmq.client import AsyncMediaMagicClient
+from mmq.warehouse import flatten
+from mmq.warehouse.connection import transaction
+from mmq.warehouse.fetch import SubmissionFetch, fetch_submissions
+from mmq.warehouse.load import query_dicts, replace_rows, scope_table
+from mmq.warehouse.pending import Backoff, record_outcomes
+from mmq.warehouse.schema import API_RESPONSES, LOADS, create_all
+
+# A 404 on results within this long after the completed event means "not published yet".
+NOT_READY_WINDOW = timedelta(minutes=10)
+
+
+def new_load_id(run_id: str | None = None, now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{moment}-{(run_id or secrets.token_hex(4))[:8]}"
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    create_all(conn)
+
+
+def record_load(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    load_id: str,
+    step: str,
+    started_at: datetime,
+    run_id: str | None,
+    submissions: int,
+    row_counts: dict[str, int],
+) -> None:
+    row = {
+        "load_id": load_id,
+        "run_id": run_id,
+        "step": step,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        "submissions": submissions,
+        "row_counts": json.dumps(row_counts, sort_keys=True),
+    }
+    table = pa.Table.from_pylist([row], schema=LOADS.arrow_schema())
+    replace_rows(conn, "loads", table, scope_column=("load_id", "step"))
+
+
+# --- 1. events ------------------------------------------------------------------------------
+@dataclass
+class LandedEvents:
+    count: int
+    by_handling: dict[str, int]
+    submission_ids: list[str]  # in first-seen order, processed events only
+    first_seq: int | None
+    last_seq: int | None
+
+
+def land_events(
+    conn: duckdb.DuckDBPyConnection,
+    feed_events: list[dict],
+    *,
+    load_id: str,
+    run_id: str | None = None,
+) -> LandedEvents:
+    """Upsert feed events into ``webhook_events`` (by event id: re-landing is harmless)."""
+    started = datetime.now(UTC)
+    rows = flatten.Rows(["webhook_events"])
+    for event in feed_events:
+        flatten.flatten_event(rows, event, load_id)
+    columns = rows.columns["webhook_events"]
+    by_handling: dict[str, int] = defaultdict(int)
+    submission_ids: dict[str, None] = {}
+    for handling, sid in zip(columns["handling"], columns["submission_id"], strict=True):
+        by_handling[handling] += 1
+        if handling == "processed":
+            submission_ids.setdefault(sid, None)
+    with transaction(conn):
+        count = replace_rows(
+            conn, "webhook_events", rows.arrow("webhook_events"), scope_column="event_id"
+        )
+        record_load(
+            conn,
+            load_id=load_id,
+            step="webhook_events",
+            started_at=started,
+            run_id=run_id,
+            submissions=len(submission_ids),
+            row_counts={"webhook_events": count},
+        )
+    seqs = columns["seq"]
+    return LandedEvents(
+        count,
+        dict(by_handling),
+        list(submission_ids),
+        min(seqs) if seqs else None,
+        max(seqs) if seqs else None,
+    )
+
+
+# --- 2. fetch -------------------------------------------------------------------------------
+@dataclass
+class FetchReport:
+    submissions: int = 0
+    responses: int = 0
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    pending_transitions: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def recently_completed_assets(
+    conn: duckdb.DuckDBPyConnection, submission_ids: list[str], now: datetime
+) -> set[str]:
+    scope = scope_table(conn, "submission_id", submission_ids)
+    try:
+        rows = conn.execute(
+            f"""
+            SELECT DISTINCT asset_id FROM webhook_events
+            WHERE handling = 'processed' AND status = 'completed'
+              AND submission_id IN (SELECT submission_id FROM {scope})
+              AND coalesce(event_timestamp, received_at) >= ?
+            """,
+            [now - NOT_READY_WINDOW],
+        ).fetchall()
+    finally:
+        conn.unregister(scope)
+    return {r[0] for r in rows}
+
+
+def fetch_raw(
+    conn: duckdb.DuckDBPyConnection,
+    client_factory,
+    submission_ids: Iterable[str],
+    *,
+    load_id: str,
+    backoff: Backoff,
+    run_id: str | None = None,
+    log=None,
+) -> FetchReport:
+    """Fetch status, issues and topics of ``submission_ids`` and land the raw responses.
+
+    ``client_factory`` returns an :class:`AsyncMediaMagicClient` (created inside the event
+    loop that uses it). Failed fetches go to the pending list, successes resolve it.
+    """
+    ids = list(dict.fromkeys(submission_ids))
+    started = datetime.now(UTC)
+    recent = recently_completed_assets(conn, ids, started) if ids else set()
+    fetches = asyncio.run(_fetch_all(client_factory, ids, recent, log))
+    responses = [r for f in fetches for r in f.responses]
+    table = pa.Table.from_pylist(
+        [
+            {
+                "kind": r.kind,
+                "submission_id": r.submission_id,
+                "asset_id": r.asset_id,
+                "status_code": r.status_code,
+                "body": json.dumps(r.body, separators=(",", ":")),
+                "fetched_at": r.fetched_at,
+                "_load_id": load_id,
+            }
+            for r in responses
+        ],
+        schema=API_RESPONSES.arrow_schema(),
+    )
+    failures: dict[str, int] = defaultdict(int)
+    for fetch in fetches:
+        for failure in fetch.failures.values():
+            failures[failure.reason] += 1
+    with transaction(conn):
+        written = replace_rows(
+            conn,
+            "api_responses",
+            table,
+            scope_column=("kind", "submission_id", "asset_id"),
+        )
+        transitions = record_outcomes(
+            conn, fetches, now=datetime.now(UTC), load_id=load_id, backoff=backoff
+        )
+        record_load(
+            conn,
+            load_id=load_id,
+            step="api_responses",
+            started_at=started,
+            run_id=run_id,
+            submissions=len(ids),
+            row_counts={"api_responses": written},
+        )
+    return FetchReport(
+        submissions=len(ids),
+        responses=written,
+        failures_by_reason=dict(failures),
+        pending_transitions=transitions,
+        seconds=(datetime.now(UTC) - started).total_seconds(),
+    )
+
+
+async def _fetch_all(client_factory, ids, recent, log) -> list[SubmissionFetch]:
+    client: AsyncMediaMagicClient = client_factory()
+    done = 0
+    step = max(1, len(ids) // 10)
+
+    def progress(_fetch: SubmissionFetch) -> None:
+        nonlocal done
+        done += 1
+        if log is not None and (done % step == 0 or done == len(ids)):
+            log(f"fetched {done}/{len(ids)} submissions")
+
+    try:
+        return await fetch_submissions(client, ids, recently_completed=recent, on_done=progress)
+    finally:
+        await client.aclose()
+
+
+# --- 3. flatten -----------------------------------------------------------------------------
+CHILD_TABLES_BY_SUBMISSION = ("submissions", "assets", "asset_failures")
+CHILD_TABLES_BY_ASSET = ("issues", "issue_precedents", "topics", "topic_issues")
+
+
+def rebuild_tables(
+    conn: duckdb.DuckDBPyConnection,
+    submission_ids: Iterable[str],
+    *,
+    load_id: str,
+    run_id: str | None = None,
+) -> dict[str, int]:
+    """Re-flatten these submissions from their latest raw responses; returns rows per table.
+
+    A submission without a landed status keeps its old rows; so does an asset whose results
+    were never fetched (their fetch is on the pending list).
+    """
+    ids = list(dict.fromkeys(submission_ids))
+    started = datetime.now(UTC)
+    scope = scope_table(conn, "submission_id", ids)
+    try:
+        raw = conn.execute(
+            f"""
+            SELECT kind, submission_id, asset_id, body, fetched_at FROM api_responses
+            WHERE submission_id IN (SELECT submission_id FROM {scope})
+            """
+        ).fetchall()
+        events = query_dicts(
+            conn,
+            f"""
+            SELECT event_id, seq, asset_id, submission_id, status, filename, issue_count,
+                   error_message, event_timestamp
+            FROM webhook_events
+            WHERE handling = 'processed' AND submission_id IN (SELECT submission_id FROM {scope})
+            """,
+        )
+        pending = conn.execute(
+            f"""
+            SELECT asset_id FROM pending_fetches
+            WHERE state = 'pending' AND submission_id IN (SELECT submission_id FROM {scope})
+            """
+        ).fetchall()
+    finally:
+        conn.unregister(scope)
+    statuses: dict[str, tuple[dict, datetime]] = {}
+    results: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for kind, sid, aid, body, fetched_at in raw:
+        if kind == "submission":
+            statuses[sid] = (json.loads(body), fetched_at)
+        else:
+            results[(sid, aid)][kind] = json.loads(body)
+    events_by_asset: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        events_by_asset[event["asset_id"]].append(event)
+    pending_assets = {r[0] for r in pending}
+
+    rows = flatten.Rows()
+    fetched_assets: list[str] = []
+    issue_counts: dict[str, int] = {}
+    for (sid, aid), bodies in results.items():
+        if "issues" not in bodies or "topics" not in bodies:
+            continue
+        membership = flatten.topic_membership(bodies["topics"])
+        issue_counts[aid] = flatten.flatten_issues(
+            rows, bodies["issues"], submission_id=sid, asset_id=aid,
+            membership=membership, load_id=load_id,
+        )  # fmt: skip
+        flatten.flatten_topics(rows, bodies["topics"], submission_id=sid, asset_id=aid,
+                               load_id=load_id)  # fmt: skip
+        fetched_assets.append(aid)
+    state = {aid: "pending" for aid in pending_assets} | {aid: "fetched" for aid in fetched_assets}
+    for status, fetched_at in statuses.values():
+        flatten.flatten_submission(
+            rows,
+            status,
+            fetched_at=fetched_at,
+            load_id=load_id,
+            events_by_asset=events_by_asset,
+            results_state=state,
+            fetched_issue_counts=issue_counts,
+        )
+    counts: dict[str, int] = {}
+    with transaction(conn):
+        for table in CHILD_TABLES_BY_SUBMISSION:
+            counts[table] = replace_rows(
+                conn, table, rows.arrow(table), scope_column="submission_id", scope=statuses
+            )
+        for table in CHILD_TABLES_BY_ASSET:
+            counts[table] = replace_rows(
+                conn, table, rows.arrow(table), scope_column="asset_id", scope=fetched_assets
+            )
+        record_load(
+            conn,
+            load_id=load_id,
+            step="tables",
+            started_at=started,
+            run_id=run_id,
+            submissions=len(statuses),
+            row_counts=counts,
+        )
+    return counts
