@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 FEED_PAGE_LIMIT = 5000  # the receiver's maximum page size
@@ -59,6 +60,23 @@ class ReceiverFeed:
             has_more=bool(data["has_more"]),
             latest_seq=int(data["latest_seq"]),
         )
+
+    def metrics(self) -> dict[str, object]:
+        """The receiver's Prometheus counters, by sample name (``{cause}`` labels folded in)."""
+        try:
+            response = httpx.get(f"{self.base_url}/metrics", timeout=self.timeout)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise FeedUnavailable(f"receiver metrics unavailable: {error}") from None
+        samples: dict[str, object] = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.labels:
+                    label = ",".join(str(v) for v in sample.labels.values())
+                    samples.setdefault(sample.name, {})[label] = sample.value  # type: ignore[index]
+                else:
+                    samples[sample.name] = sample.value
+        return samples
 
     def iter_range(self, after: int, until: int, page_size: int = 2000) -> Iterator[dict]:
         """Every event with ``after < seq <= until``, in seq order."""

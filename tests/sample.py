@@ -80,12 +80,17 @@ def build_sample(
             feed = ReceiverFeed(receiver.url, token)
             latest = wait_for_events(feed, expected_events(sim.state))
             events = list(feed.iter_range(0, latest))
+            receiver_metrics = feed.metrics()
         warehouse = data_dir / "warehouse.duckdb"
         analytics = data_dir / "analytics.duckdb"
         with connected(warehouse) as conn:
             steps.ensure_schema(conn)
             load_id = steps.new_load_id()
             landed = steps.land_events(conn, events, load_id=load_id)
+            steps.land_receiver_stats(
+                conn, receiver_metrics, receiver_url=feed.base_url, latest_seq=latest,
+                load_id=load_id,
+            )  # fmt: skip
             steps.fetch_raw(
                 conn,
                 lambda: AsyncMediaMagicClient(sim.base_url, sim.api_key),

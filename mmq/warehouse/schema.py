@@ -289,6 +289,24 @@ PENDING_FETCHES = Table(
     ("submission_id", "asset_id"),
 )
 
+RECEIVER_STATS = Table(
+    "receiver_stats",
+    "The receiver's counters, scraped from its `/metrics` by every ingest run: a time series of "
+    "what reached the front door (duplicates and rejections never reach the feed).",
+    (
+        C("scraped_at", "TIMESTAMPTZ", "When the counters were read.", False),
+        C("receiver_url", "VARCHAR", "Receiver base URL."),
+        C("accepted", "BIGINT", "Authentic new events landed (since the receiver started)."),
+        C("duplicates", "BIGINT", "Authentic re-deliveries answered 2xx, not landed again."),
+        C("unparseable", "BIGINT", "Authentic events landed raw with an unparseable body."),
+        C("rejected", "JSON", "Requests refused, by cause (`verification_failed`, …)."),
+        C("latest_seq", "BIGINT", "Highest landed seq."),
+        C("oldest_unfed_seconds", "DOUBLE", "Age of the oldest event not yet read by the feed."),
+        LOAD_ID,
+    ),
+    ("scraped_at",),
+)
+
 LOADS = Table(
     "loads",
     "One row per load (a Dagster step writing the warehouse), as dlt's `_dlt_loads`.",
@@ -394,6 +412,7 @@ TABLES: dict[str, Table] = {
         TOPIC_ISSUES,
         ASSET_FAILURES,
         PENDING_FETCHES,
+        RECEIVER_STATS,
         LOADS,
         SUBMISSION_QUALITY,
         DAILY_QUALITY,

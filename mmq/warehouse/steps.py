@@ -26,7 +26,7 @@ from mmq.warehouse.connection import transaction
 from mmq.warehouse.fetch import SubmissionFetch, fetch_submissions
 from mmq.warehouse.load import query_dicts, replace_rows, scope_table
 from mmq.warehouse.pending import Backoff, record_outcomes
-from mmq.warehouse.schema import API_RESPONSES, LOADS, create_all
+from mmq.warehouse.schema import API_RESPONSES, LOADS, RECEIVER_STATS, create_all
 
 # A 404 on results within this long after the completed event means "not published yet".
 NOT_READY_WINDOW = timedelta(minutes=10)
@@ -114,6 +114,38 @@ def land_events(
         min(seqs) if seqs else None,
         max(seqs) if seqs else None,
     )
+
+
+RECEIVER_COUNTERS = {
+    "accepted": "mmq_receiver_events_accepted_total",
+    "duplicates": "mmq_receiver_events_duplicate_total",
+    "unparseable": "mmq_receiver_events_unparseable_total",
+    "oldest_unfed_seconds": "mmq_receiver_oldest_unfed_event_age_seconds",
+}
+
+
+def land_receiver_stats(
+    conn: duckdb.DuckDBPyConnection,
+    samples: dict[str, object],
+    *,
+    receiver_url: str,
+    latest_seq: int | None,
+    load_id: str,
+) -> None:
+    """One ``receiver_stats`` row from a scrape of the receiver's ``/metrics``."""
+    row = {name: samples.get(metric) for name, metric in RECEIVER_COUNTERS.items()}
+    rejected = samples.get("mmq_receiver_requests_rejected_total")
+    row.update(
+        scraped_at=datetime.now(UTC),
+        receiver_url=receiver_url,
+        rejected=json.dumps(rejected, sort_keys=True) if isinstance(rejected, dict) else None,
+        latest_seq=latest_seq,
+        _load_id=load_id,
+    )
+    for name in ("accepted", "duplicates", "unparseable"):
+        row[name] = int(row[name]) if isinstance(row[name], float) else None
+    table = pa.Table.from_pylist([row], schema=RECEIVER_STATS.arrow_schema())
+    replace_rows(conn, "receiver_stats", table, scope_column="scraped_at")
 
 
 # --- 2. fetch -------------------------------------------------------------------------------

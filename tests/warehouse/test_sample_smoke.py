@@ -18,3 +18,9 @@ def test_sample_warehouse_matches_ground_truth(sample_warehouse):
     assert issues == expected_issues
     assert statuses == {aid: a["status"] for s in truth.values() for aid, a in s["assets"].items()}
     assert quality == len(truth)
+
+
+def test_sample_warehouse_has_receiver_stats(sample_warehouse):
+    with duckdb.connect(str(sample_warehouse.analytics_path), read_only=True) as conn:
+        accepted, latest = conn.sql("SELECT accepted, latest_seq FROM receiver_stats").fetchall()[0]
+    assert accepted == latest == sample_warehouse.event_count
