@@ -28,3 +28,13 @@ app.command("simulator")(simulator_cli.main)
 from receiver import cli as receiver_cli  # noqa: E402
 
 app.command("receiver")(receiver_cli.main)
+from mmq.commands import status as status_cmd  # noqa: E402
+from mmq.commands import submit as submit_cmd  # noqa: E402
+from mmq.commands import subscriptions as subscriptions_cmd  # noqa: E402
+from mmq.commands import webhook_test as webhook_test_cmd  # noqa: E402
+
+app.add_typer(subscriptions_cmd.app, name="subscriptions")
+app.command("webhook-test")(webhook_test_cmd.main)
+app.command("submit")(submit_cmd.main)
+app.command("status")(status_cmd.main)
+app.command("retry")(status_cmd.retry)
