@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     pending_backoff_cap_seconds: float = Field(default=900.0, gt=0)
     pending_alert_seconds: float = Field(default=3600.0, gt=0)
     sensor_interval_seconds: int = Field(default=5, ge=1)
+    reports_base_url: str | None = None  # where data/reports is served, for UI links
 
     # --- quality score: points lost per open issue of each severity ---
     score_weight_critical: int = Field(default=25, ge=0)

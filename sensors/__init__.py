@@ -1,1 +1,1 @@
-"""sensors package."""
+"""Dagster sensors of the code location."""

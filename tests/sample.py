@@ -88,9 +88,12 @@ def build_sample(
             load_id = steps.new_load_id()
             landed = steps.land_events(conn, events, load_id=load_id)
             steps.land_receiver_stats(
-                conn, receiver_metrics, receiver_url=feed.base_url, latest_seq=latest,
+                conn,
+                receiver_metrics,
+                receiver_url=feed.base_url,
+                latest_seq=latest,
                 load_id=load_id,
-            )  # fmt: skip
+            )
             steps.fetch_raw(
                 conn,
                 lambda: AsyncMediaMagicClient(sim.base_url, sim.api_key),
@@ -102,9 +105,12 @@ def build_sample(
             now = datetime.now(UTC)
             with transaction(conn):
                 quality.compute_submission_quality(
-                    conn, landed.submission_ids, weights=quality.ScoreWeights(), now=now,
+                    conn,
+                    landed.submission_ids,
+                    weights=quality.ScoreWeights(),
+                    now=now,
                     load_id=load_id,
-                )  # fmt: skip
+                )
                 quality.compute_daily_quality(conn, now=now, load_id=load_id)
             publish_copy(conn, analytics)
         truth = sim.state.ground_truth()

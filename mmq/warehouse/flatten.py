@@ -163,37 +163,47 @@ def _json(value: object) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
-# --- webhook events -------------------------------------------------------------------------
-def flatten_event(rows: Rows, feed_event: dict, load_id: str) -> None:
-    """One event of the receiver feed → one ``webhook_events`` row."""
-    body_text = feed_event.get("body") or ""
+# --- webhook events ---------------------------------------------------------------------------
+def parse_event(feed_event: dict) -> tuple[str, _Fields]:
+    """(handling, the envelope's ``data`` fields) of one feed event.
+
+    Only ``processed`` events lead to API fetches; the others are recorded and skipped.
+    """
     try:
-        envelope = json.loads(body_text)
+        envelope = json.loads(feed_event.get("body") or "")
     except ValueError:
         envelope = None
     data = _Fields(envelope.get("data") if isinstance(envelope, dict) else None)
-    submission_id, asset_id = data.text("submission_id"), data.text("asset_id")
+    if not (feed_event.get("is_parseable") and isinstance(envelope, dict)):
+        return "unparseable", data
+    if feed_event.get("is_test"):
+        return "skipped_test", data
+    if not feed_event.get("is_known_type"):
+        return "skipped_unknown_type", data
+    if not data.text("submission_id") or not data.text("asset_id"):
+        return "missing_ids", data
+    return "processed", data
+
+
+def event_submission_id(feed_event: dict) -> str | None:
+    """The submission a feed event asks us to (re)process, or None."""
+    handling, data = parse_event(feed_event)
+    return data.text("submission_id") if handling == "processed" else None
+
+
+def flatten_event(rows: Rows, feed_event: dict, load_id: str) -> None:
+    """One event of the receiver feed → one ``webhook_events`` row."""
+    handling, data = parse_event(feed_event)
     values = {
         "workspace_id": data.text("workspace_id"),
+        "submission_id": data.text("submission_id"),
+        "asset_id": data.text("asset_id"),
         "status": data.text("status"),
         "filename": data.text("filename"),
         "issue_count": data.integer("issue_count"),
         "error_message": data.text("error_message"),
     }
     data.raw("test")
-    is_test = bool(feed_event.get("is_test"))
-    is_known = bool(feed_event.get("is_known_type"))
-    parseable = bool(feed_event.get("is_parseable")) and isinstance(envelope, dict)
-    if not parseable:
-        handling = "unparseable"
-    elif is_test:
-        handling = "skipped_test"
-    elif not is_known:
-        handling = "skipped_unknown_type"
-    elif not submission_id or not asset_id:
-        handling = "missing_ids"
-    else:
-        handling = "processed"
     rows.add(
         "webhook_events",
         event_id=feed_event["event_id"],
@@ -202,13 +212,11 @@ def flatten_event(rows: Rows, feed_event: dict, load_id: str) -> None:
         event_type=feed_event.get("event_type"),
         event_timestamp=_safe_time(feed_event.get("event_timestamp")),
         received_at=_safe_time(feed_event.get("received_at")) or datetime.now(UTC),
-        submission_id=submission_id,
-        asset_id=asset_id,
-        is_test=is_test,
-        is_known_type=is_known,
-        is_parseable=parseable,
+        is_test=bool(feed_event.get("is_test")),
+        is_known_type=bool(feed_event.get("is_known_type")),
+        is_parseable=handling != "unparseable",
         handling=handling,
-        body=body_text,
+        body=feed_event.get("body") or "",
         data_extra=data.extra_json() if data.obj else None,
         _load_id=load_id,
         **values,

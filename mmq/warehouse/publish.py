@@ -48,3 +48,21 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+LATEST_LOAD_SQL = "SELECT max(finished_at) FROM loads"
+
+
+def is_stale(conn: duckdb.DuckDBPyConnection, target: Path) -> bool:
+    """Whether ``target`` lacks loads the warehouse ``conn`` has (every write records one)."""
+    if not Path(target).exists():
+        return True
+    latest = scalar(conn, LATEST_LOAD_SQL)
+    snapshot = duckdb.connect(str(target), read_only=True)
+    try:
+        published = scalar(snapshot, LATEST_LOAD_SQL)
+    except duckdb.CatalogException:  # a snapshot from before the loads table existed
+        return True
+    finally:
+        snapshot.close()
+    return latest != published

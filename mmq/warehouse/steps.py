@@ -325,11 +325,16 @@ def rebuild_tables(
             continue
         membership = flatten.topic_membership(bodies["topics"])
         issue_counts[aid] = flatten.flatten_issues(
-            rows, bodies["issues"], submission_id=sid, asset_id=aid,
-            membership=membership, load_id=load_id,
-        )  # fmt: skip
-        flatten.flatten_topics(rows, bodies["topics"], submission_id=sid, asset_id=aid,
-                               load_id=load_id)  # fmt: skip
+            rows,
+            bodies["issues"],
+            submission_id=sid,
+            asset_id=aid,
+            membership=membership,
+            load_id=load_id,
+        )
+        flatten.flatten_topics(
+            rows, bodies["topics"], submission_id=sid, asset_id=aid, load_id=load_id
+        )
         fetched_assets.append(aid)
     state = {aid: "pending" for aid in pending_assets} | {aid: "fetched" for aid in fetched_assets}
     for status, fetched_at in statuses.values():

@@ -1,0 +1,162 @@
+"""Ingest: landed webhook events → ``webhook_events``; the API's answers → ``api_responses``."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from mmq.feed import FeedUnavailable
+from mmq.settings import get_settings
+from mmq.warehouse import pending, steps
+from pipelines.metadata import counts_table, load_id, markdown_table
+from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
+from pipelines.resources import IntegrationsApiResource, ReceiverFeedResource, WarehouseResource
+
+RETRY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL
+)
+
+
+class EventRange(dg.Config):
+    """The feed range a sensor tick assigned to this run: ``after_seq < seq <= until_seq``."""
+
+    after_seq: int = 0
+    until_seq: int = 0
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    description="Every landed webhook event of the run's feed range, flagged by handling.",
+)
+def webhook_events(
+    context: dg.AssetExecutionContext,
+    config: EventRange,
+    warehouse: WarehouseResource,
+    receiver: ReceiverFeedResource,
+) -> dg.MaterializeResult:
+    feed = receiver.feed()
+    events = list(feed.iter_range(config.after_seq, config.until_seq))
+    try:
+        samples = feed.metrics()
+    except FeedUnavailable as error:  # the counters are nice to have; the events are not
+        context.log.warning(f"receiver metrics not scraped: {error}")
+        samples = None
+    lid = load_id(context)
+    with warehouse.connect() as conn:
+        landed = steps.land_events(conn, events, load_id=lid, run_id=context.run_id)
+        if samples is not None:
+            steps.land_receiver_stats(
+                conn,
+                samples,
+                receiver_url=feed.base_url,
+                latest_seq=config.until_seq,
+                load_id=lid,
+            )
+    seq_range = f"({config.after_seq}, {config.until_seq}]"
+    context.log.info(f"landed {landed.count} events of seq {seq_range}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": landed.count,
+            "seq_range": seq_range,
+            "submissions": len(landed.submission_ids),
+            "by_handling": counts_table(landed.by_handling, "handling", "events"),
+            "load_id": lid,
+        }
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb", "api"},
+    partitions_def=submission_partitions,
+    backfill_policy=backfill_policy,
+    pool=WAREHOUSE_POOL,
+    deps=[webhook_events],
+    retry_policy=RETRY,
+    description="Raw JSON of each submission's status and of every completed asset's issues "
+    "and topics, fetched concurrently through the client (latest successful fetch wins).",
+)
+def api_responses(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, api: IntegrationsApiResource
+) -> dg.MaterializeResult:
+    ids = list(context.partition_keys)
+    settings = get_settings()
+    backoff = pending.Backoff(
+        base_seconds=settings.pending_backoff_seconds,
+        cap_seconds=settings.pending_backoff_cap_seconds,
+        max_attempts=settings.pending_max_attempts,
+    )
+    with warehouse.connect() as conn:
+        report = steps.fetch_raw(
+            conn,
+            api.client,
+            ids,
+            load_id=load_id(context),
+            backoff=backoff,
+            run_id=context.run_id,
+            log=context.log.info,
+        )
+    context.log.info(
+        f"{report.responses} responses for {report.submissions} submissions in "
+        f"{report.seconds:.1f}s; failures {report.failures_by_reason or 'none'}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": report.responses,
+            "submissions": report.submissions,
+            "seconds": round(report.seconds, 2),
+            "failures": counts_table(report.failures_by_reason, "reason", "fetches"),
+            "pending_changes": counts_table(report.pending_transitions, "transition", "fetches"),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    deps=[api_responses],
+    description="Fetches still to retry (results not ready, API errors), with backoff; "
+    "the feed sensor reads `upcoming` from this metadata to schedule the retries.",
+)
+def pending_fetches(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    now = datetime.now(UTC)
+    with warehouse.connect() as conn:
+        state = pending.summary(conn, now)
+    upcoming = state["upcoming"]
+    context.log.info(f"{state['pending']} pending, {state['given_up']} given up")
+    return dg.MaterializeResult(
+        metadata={
+            "pending": state["pending"],
+            "given_up": state["given_up"],
+            "resolved": state["resolved"],
+            "oldest_pending_seconds": round(state["oldest_pending_seconds"], 1),
+            "upcoming_retries": markdown_table(
+                ["submission", "next attempt", "assets", "reason", "attempts"],
+                [
+                    (
+                        u["submission_id"],
+                        u["next_attempt_at"].isoformat(),
+                        u["assets"],
+                        u["reason"],
+                        u["attempts"],
+                    )
+                    for u in upcoming[:20]
+                ],
+            ),
+            # Machine-readable for the sensor (it never opens DuckDB).
+            "upcoming": dg.MetadataValue.json(
+                [
+                    {
+                        "submission_id": u["submission_id"],
+                        "next_attempt_at": u["next_attempt_at"].isoformat(),
+                    }
+                    for u in upcoming
+                ]
+            ),
+        }
+    )

@@ -1,0 +1,87 @@
+"""The flattened tables, rebuilt per submission from the raw responses (one step, one commit)."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from mmq.warehouse import checks, steps
+from mmq.warehouse.schema import TABLES
+from pipelines.assets.ingest import RETRY, api_responses
+from pipelines.metadata import counts_table, load_id, markdown_table
+from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
+from pipelines.resources import WarehouseResource
+
+FLAT_TABLES = (
+    "submissions",
+    "assets",
+    "issues",
+    "issue_precedents",
+    "topics",
+    "topic_issues",
+    "asset_failures",
+)
+# Where each check attaches in the UI, and how bad a failure is.
+CHECK_TARGETS = {
+    "issue_count_matches_event": ("issues", dg.AssetCheckSeverity.WARN),
+    "issues_in_exactly_one_topic_or_orphans": ("topic_issues", dg.AssetCheckSeverity.ERROR),
+    "no_duplicate_keys": ("issues", dg.AssetCheckSeverity.ERROR),
+    "enums_valid": ("issues", dg.AssetCheckSeverity.WARN),
+}
+
+
+def _spec(name: str) -> dg.AssetSpec:
+    table = TABLES[name]
+    return dg.AssetSpec(
+        name,
+        description=table.doc,
+        group_name="warehouse",
+        kinds={"duckdb"},
+        deps=[api_responses],
+        partitions_def=submission_partitions,
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c.name, c.type, description=c.doc) for c in table.columns]
+            ),
+            "dagster/table_name": f"warehouse.main.{name}",
+        },
+    )
+
+
+@dg.multi_asset(
+    specs=[_spec(name) for name in FLAT_TABLES],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset=target, description=checks.CHECKS[name][0])
+        for name, (target, _severity) in CHECK_TARGETS.items()
+    ],
+    partitions_def=submission_partitions,
+    backfill_policy=backfill_policy,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    can_subset=False,
+)
+def submission_tables(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Flatten the latest raw responses of the run's submissions (delete + insert by key)."""
+    ids = list(context.partition_keys)
+    with warehouse.connect() as conn:
+        counts = steps.rebuild_tables(conn, ids, load_id=load_id(context), run_id=context.run_id)
+        outcomes = checks.run_checks(conn, ids)
+    context.log.info(f"flattened {len(ids)} submissions: {counts}")
+    for name in FLAT_TABLES:
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={"dagster/row_count": counts[name], "rows_by_table": counts_table(counts)},
+        )
+    for outcome in outcomes:
+        target, severity = CHECK_TARGETS[outcome.name]
+        yield dg.AssetCheckResult(
+            check_name=outcome.name,
+            asset_key=target,
+            passed=outcome.passed,
+            severity=severity,
+            metadata={
+                "failures": outcome.failures,
+                "examples": markdown_table(["a", "b", "c"], outcome.examples),
+            },
+        )
