@@ -176,10 +176,11 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
 
     It also reflows the docstring, which typer shows as the command's help.
     """
-    from pydantic import ValidationError
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
         from mmq.client import ApiError
 
         try:
@@ -192,7 +193,7 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
             # Either our settings (MMQ_* values) or an answer that is not the API's shape.
             first = exc.errors()[0] if exc.errors() else {}
             where = ".".join(str(p) for p in first.get("loc", ()))
-            message = f"{exc.title}: {where}: {first.get('msg', exc)}"
+            message = f"{exc.title}{'.' + where if where else ''}: {first.get('msg', exc)}"
             if exc.title == "Settings":
                 fail(f"invalid setting {message} — check your MMQ_* environment", EXIT_USAGE)
             fail(

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mmq.commands._common import (
+    EXIT_INTERRUPTED,
     EXIT_OUTCOME,
     EXIT_TIMEOUT,
     ApiKeyFileOption,
     BaseUrlOption,
+    CliError,
     JsonOption,
     command,
     console,
@@ -61,7 +63,13 @@ def wait_for_terminal(
             return sub, True
         if time.monotonic() + interval > deadline:
             return sub, False
-        time.sleep(interval)
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            raise CliError(
+                f"stopped waiting; the submission goes on: mmq status {submission_id}",
+                EXIT_INTERRUPTED,
+            ) from None
 
 
 def print_status(sub: Submission) -> None:

@@ -381,7 +381,7 @@ def delete(
             if not confirmed:
                 raise CliError("not deleted (confirm, or pass --yes)", EXIT_API)
         client.delete_subscription(sub.id)
-    secret_path = default_secret_path(settings.data_dir, sub.id)
+    secret_path = default_secret_path(settings.data_dir, sub.id).absolute()
     removed = secret_path.is_file()
     if removed:
         secret_path.unlink()
