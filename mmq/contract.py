@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePath
 
 MB = 1024 * 1024
 GB = 1024 * MB
 DIRECT_UPLOAD_LIMIT = 10 * MB
+API_PREFIX = "/api/integrations"
+
+# sk_live_ + 64 hex is documented; the same length for sk_test_ is our decision.
+API_KEY_PATTERN = re.compile(r"^sk_(live|test)_[0-9a-f]{64}$")
 
 # content type → (kind, size cap), as published by the API.
 ALLOWED_TYPES: dict[str, tuple[str, int]] = {

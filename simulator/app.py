@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
+from mmq.contract import API_PREFIX
 from simulator.auth import TokenBuckets
 from simulator.config import SimulatorConfig
 from simulator.engine import Engine
 from simulator.errors import ApiProblem, problem_handler
-from simulator.faults import API_PREFIX, FaultInjector
+from simulator.faults import FaultInjector
+from simulator.limits import BodyLimit
 from simulator.routes import submissions, uploads, webhooks
 from simulator.state import SimulatorState
 
@@ -24,6 +27,8 @@ class Simulator:
     state: SimulatorState
     engine: Engine
     buckets: TokenBuckets
+    # Answers the fault injector made up, by status code (empty when faults are off).
+    injected: Counter = field(default_factory=Counter)
 
 
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:
@@ -56,7 +61,10 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(uploads.blob_router)
     app.include_router(webhooks.health_router)
-    faults = config.faults
-    if faults.rate_429 or faults.rate_500 or faults.rate_502 or faults.latency_ms:
-        app.add_middleware(FaultInjector, profile=faults, seed=config.seed)
+    # Added last = outermost: injected faults come before everything, as a flaky proxy would.
+    app.add_middleware(BodyLimit, max_body_bytes=config.max_body_bytes)
+    if config.faults.api_faults_enabled:
+        app.add_middleware(
+            FaultInjector, profile=config.faults, seed=config.seed, counts=sim.injected
+        )
     return app

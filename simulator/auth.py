@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-import re
+import math
 import time
 from dataclasses import dataclass
 
@@ -15,7 +15,6 @@ from simulator.state import workspace_for_key
 
 # Declared for the OpenAPI document; the check itself is in authenticate().
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
-KEY_PATTERN = re.compile(r"^sk_(live|test)_[0-9a-f]{64}$")
 BUCKET_WORDS = {
     "upload": "upload requests",
     "submission_write": "submission write requests",
@@ -35,8 +34,17 @@ class Caller:
     def is_sandbox(self) -> bool:
         return self.key.startswith("sk_test_")
 
+    def __repr__(self) -> str:  # the key is a secret
+        return f"Caller(workspace_id={self.workspace_id!r}, sandbox={self.is_sandbox})"
+
 
 class TokenBuckets:
+    """One token bucket per (key, bucket): ``rate`` tokens/s, holding at most ``burst``.
+
+    A bucket with its own rate in ``overrides`` holds at most that many tokens (one second's
+    worth, at least one), so a low per-bucket limit bites at once instead of after a burst.
+    """
+
     def __init__(self, rate: float, burst: int, overrides: dict[str, float]) -> None:
         self.rate, self.burst, self.overrides = rate, burst, overrides
         self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
@@ -55,15 +63,29 @@ class TokenBuckets:
         return (1 - tokens) / rate
 
 
+def _match(keys: list[str], presented: str) -> str | None:
+    """The configured key equal to ``presented``, compared in constant time against each."""
+    found = None
+    for key in keys:
+        if hmac.compare_digest(key.encode(), presented.encode()):
+            found = key
+    return found
+
+
 def authenticate(request: Request, bucket: str) -> Caller:
     sim = request.app.state.sim
-    key = request.headers.get("x-api-key")
-    if not key:
+    presented = request.headers.get("x-api-key")
+    if not presented:
         raise ApiProblem(401, "Missing X-API-Key header")
-    known = next((k for k in sim.config.api_keys if hmac.compare_digest(k, key)), None)
-    if known is None or not KEY_PATTERN.match(known):
+    config = sim.config
+    key = _match(config.known_keys, presented)
+    if key is None:
         raise ApiProblem(401, "Invalid API key")
-    if known in sim.config.unauthorized_tier_keys:
+    if key in config.expired_api_keys:
+        raise ApiProblem(401, "This API key has expired")
+    if key in config.revoked_api_keys:
+        raise ApiProblem(401, "This API key has been revoked")
+    if key in config.unauthorized_tier_keys:
         raise ApiProblem(
             402,
             {
@@ -72,20 +94,24 @@ def authenticate(request: Request, bucket: str) -> Caller:
                 "bucket": bucket,
             },
         )
-    wait = sim.buckets.take(known, bucket)
+    wait = sim.buckets.take(key, bucket)
     if wait is not None:
         raise ApiProblem(
             429,
             {"error": f"Rate limit exceeded: too many {BUCKET_WORDS[bucket]}"},
-            {"Retry-After": str(max(1, round(wait + 0.5)))},
+            {"Retry-After": str(max(1, math.ceil(wait)))},
         )
-    return Caller(known, workspace_for_key(known))
+    return Caller(key, workspace_for_key(key))
 
 
 def caller_for(bucket: str):
-    """A FastAPI dependency authenticating the request and charging ``bucket``."""
+    """A FastAPI dependency authenticating the request and charging ``bucket``.
 
-    def dependency(request: Request, _key: str | None = Security(API_KEY_HEADER)) -> Caller:
+    Async on purpose: it then runs on the event loop, like the routes, so the in-memory state
+    is only ever touched from one thread.
+    """
+
+    async def dependency(request: Request, _key: str | None = Security(API_KEY_HEADER)) -> Caller:
         return authenticate(request, bucket)
 
     dependency.__name__ = f"caller_{bucket}"

@@ -1,18 +1,25 @@
 """The simulator's clock and webhook dispatcher.
 
 Processing uses the event loop's own timer heap (``call_later``) rather than a task per asset, so
-50,000 assets in flight cost a handle each. Deliveries go through one pooled ``httpx.AsyncClient``
-drained by a fixed set of worker tasks (bounded concurrency); retries are re-queued with the
-contract's backoff schedule multiplied by ``time_scale``.
+50,000 assets in flight cost a timer handle each. Deliveries go through one pooled
+``httpx.AsyncClient`` drained by a fixed set of worker tasks (bounded concurrency); retries are
+re-queued with the contract's backoff schedule multiplied by ``time_scale``.
+
+Everything here runs on the server's event loop thread (the routes are ``async def``), so the
+state needs no locks; the few entry points a test may call from another thread hop onto the
+loop with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
+import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +27,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from simulator.config import SimulatorConfig
-from simulator.results import outcome
+from simulator.results import issue_count_for, outcome
 from simulator.state import Asset, SimulatorState, Subscription, iso, now
 
 log = logging.getLogger("simulator.webhooks")
@@ -32,16 +39,18 @@ EVENT_TYPES = (COMPLETED, FAILED)
 
 @dataclass(slots=True)
 class Delivery:
-    subscription: Subscription | None  # None for one-off test deliveries
-    url: str
-    secret: str
+    subscription: Subscription
     event_id: str
     body: str
-    attempt: int = 0
-    done: asyncio.Future | None = None  # resolved with the response status (test deliveries)
+    attempt: int = 0  # attempts made so far
+
+    @property
+    def url(self) -> str:
+        return self.subscription.endpoint_url
 
 
 def envelope(event_type: str, data: dict) -> tuple[str, str]:
+    """A new event: its id and its serialised body (signed and sent byte for byte)."""
     event_id = f"evt_{uuid.uuid4()}"
     body = {
         "id": event_id,
@@ -50,6 +59,22 @@ def envelope(event_type: str, data: dict) -> tuple[str, str]:
         "data": data,
     }
     return event_id, json.dumps(body, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)
+
+
+def signed_headers(secret: str, event_id: str, body: str) -> dict[str, str]:
+    """Standard Webhooks headers for one attempt: a fresh timestamp and signature, same id."""
+    stamp = datetime.now(UTC)
+    return {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": _signer(secret).sign(event_id, stamp, body),
+    }
 
 
 class Engine:
@@ -61,16 +86,28 @@ class Engine:
         self.http: httpx.AsyncClient | None = None
         self.workers: list[asyncio.Task] = []
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.delivered = 0
+        self._loop_thread: int | None = None
+        # Counters for tests and benchmarks: events, attempts, successes, dropped, scheduled.
+        self.stats: Counter[str] = Counter()
+
+    @property
+    def delivered(self) -> int:
+        """Successful attempts so far (kept for callers of the first version)."""
+        return self.stats["successful"]
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        limits = httpx.Limits(max_connections=self.config.delivery_concurrency)
+        self._loop_thread = threading.get_ident()
+        limits = httpx.Limits(
+            max_connections=self.config.delivery_concurrency,
+            max_keepalive_connections=self.config.delivery_concurrency,
+        )
         self.http = httpx.AsyncClient(
             timeout=self.config.delivery_timeout_seconds, limits=limits, follow_redirects=False
         )
         self.workers = [
-            asyncio.create_task(self._worker()) for _ in range(self.config.delivery_concurrency)
+            asyncio.create_task(self._worker(), name=f"delivery-{n}")
+            for n in range(self.config.delivery_concurrency)
         ]
 
     async def stop(self) -> None:
@@ -80,25 +117,43 @@ class Engine:
         if self.http is not None:
             await self.http.aclose()
 
-    # --- processing clock -------------------------------------------------------------------
-    def start_processing(self, asset: Asset, delay_seconds: float | None = None) -> None:
-        assert self.loop is not None
-        if delay_seconds is None:
-            low, high = self.config.processing_seconds
-            total = random.Random(f"{asset.asset_id}:{asset.retry_count}").uniform(low, high)
-            total *= self.config.time_scale
+    def _later(self, delay: float, callback, *args) -> None:
+        """``loop.call_later`` from any thread."""
+        assert self.loop is not None, "the engine has not started"
+        if threading.get_ident() == self._loop_thread:
+            self.loop.call_later(delay, callback, *args)
         else:
-            total = delay_seconds
-        self.loop.call_later(total * 0.3, self._to_processing, asset)
-        self.loop.call_later(total, self._finish, asset)
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay, callback, *args)
 
-    def _to_processing(self, asset: Asset) -> None:
-        if asset.status == "submitted":
+    @property
+    def pending(self) -> int:
+        """Deliveries queued, in flight or waiting for a (retry) timer."""
+        return self.stats["scheduled"] - self.stats["settled"]
+
+    # --- processing clock -------------------------------------------------------------------
+    def processing_seconds(self, asset: Asset) -> float:
+        """How long this processing attempt takes: seeded by the asset and attempt, scaled."""
+        low, high = self.config.processing_seconds
+        rng = random.Random(f"{asset.asset_id}:{asset.retry_count}")
+        return rng.uniform(low, high) * self.config.time_scale
+
+    def start_processing(self, asset: Asset, delay_seconds: float | None = None) -> None:
+        """Schedule ``submitted → processing → complete|failed``; a sandbox delay replaces the
+        modelled duration (it is already in real seconds, so it is not scaled)."""
+        total = self.processing_seconds(asset) if delay_seconds is None else delay_seconds
+        attempt = asset.retry_count
+        self._later(total * 0.3, self._to_processing, asset, attempt)
+        self._later(total, self._finish, asset, attempt)
+
+    def _to_processing(self, asset: Asset, attempt: int) -> None:
+        if asset.retry_count == attempt and asset.status == "submitted":
             asset.status = "processing"
 
-    def _finish(self, asset: Asset) -> None:
+    def _finish(self, asset: Asset, attempt: int) -> None:
+        if asset.retry_count != attempt or asset.status in ("complete", "failed"):
+            return  # a timer of an attempt that is no longer current
         failed, retryable, message, error_type = outcome(
-            asset.asset_id, asset.retry_count, self.config.failure_rate, self.config.retryable_share
+            asset.asset_id, attempt, self.config.failure_rate, self.config.retryable_share
         )
         asset.completed_at = now()
         self.state.retries_in_flight.discard(asset.asset_id)
@@ -114,18 +169,19 @@ class Engine:
         self, asset: Asset, event_type: str | None = None, error_message: str | None = None
     ) -> int:
         event_type = event_type or (FAILED if asset.status == "failed" else COMPLETED)
-        data = {
+        data: dict = {
             "asset_id": asset.asset_id,
             "submission_id": asset.submission_id,
             "workspace_id": asset.workspace_id,
-            "filename": asset.filename,
         }
         if event_type == FAILED:
             data["status"] = "failed"
-            data["error_message"] = error_message or asset.error_message
+            data["filename"] = asset.filename
+            data["error_message"] = error_message or asset.error_message or "Processing failed"
         else:
             data["status"] = "completed"
-            data["issue_count"] = len(asset.results.issues)
+            data["filename"] = asset.filename
+            data["issue_count"] = issue_count_for(asset.asset_id)
         return self.emit(asset.workspace_id, event_type, data)
 
     # --- webhooks ---------------------------------------------------------------------------
@@ -140,26 +196,25 @@ class Engine:
                 continue
             event_id, body = envelope(event_type, data)
             dispatched += 1
-            if self.rng.random() < faults.drop_rate:
+            self.stats["events"] += 1
+            if faults.drop_rate and self.rng.random() < faults.drop_rate:
+                self.stats["dropped"] += 1
                 continue
-            copies = 2 if self.rng.random() < faults.duplicate_rate else 1
+            copies = 2 if faults.duplicate_rate and self.rng.random() < faults.duplicate_rate else 1
             for _ in range(copies):
-                delivery = Delivery(sub, sub.endpoint_url, sub.secret, event_id, body)
-                self._enqueue(delivery, self.rng.uniform(0, faults.reorder_seconds))
+                delay = self.rng.uniform(0, faults.reorder_seconds) if faults.reorder_seconds else 0
+                self._enqueue(Delivery(sub, event_id, body), delay)
         return dispatched
 
-    def deliver_once(self, url: str, secret: str, data: dict) -> tuple[str, asyncio.Future]:
-        assert self.loop is not None
-        event_id, body = envelope(COMPLETED, data)
-        done = self.loop.create_future()
-        self.queue.put_nowait(Delivery(None, url, secret, event_id, body, done=done))
-        return event_id, done
-
-    def _enqueue(self, delivery: Delivery, delay: float = 0.0) -> None:
-        if delay > 0 and self.loop is not None:
-            self.loop.call_later(delay, self.queue.put_nowait, delivery)
-        else:
+    def _enqueue(self, delivery: Delivery, delay: float = 0.0, *, retry: bool = False) -> None:
+        if not retry:
+            self.stats["scheduled"] += 1
+        if delay > 0:
+            self._later(delay, self.queue.put_nowait, delivery)
+        elif threading.get_ident() == self._loop_thread:
             self.queue.put_nowait(delivery)
+        else:
+            self._later(0, self.queue.put_nowait, delivery)
 
     async def _worker(self) -> None:
         while True:
@@ -168,35 +223,40 @@ class Engine:
                 await self._attempt(delivery)
             except Exception:  # a worker must never die: log and go on
                 log.exception("delivery worker error for %s", delivery.event_id)
+                self.stats["settled"] += 1
+
+    async def post(self, url: str, secret: str, event_id: str, body: str) -> int | None:
+        """One signed POST; the response status, or None when no response came back."""
+        assert self.http is not None
+        try:
+            response = await self.http.post(
+                url, content=body, headers=signed_headers(secret, event_id, body)
+            )
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            log.info("delivery %s to %s failed: %s", event_id, url, type(exc).__name__)
+            return None
+        return response.status_code
 
     async def _attempt(self, d: Delivery) -> None:
-        assert self.http is not None
+        sub = d.subscription
+        if self.state.subscriptions.get(sub.id) is not sub or not sub.enabled:
+            # Deleted or disabled meanwhile: stop delivering, as a real sender does.
+            self.stats["abandoned"] += 1
+            self.stats["settled"] += 1
+            return
         faults = self.config.faults.webhooks
         if faults.slow_seconds:
             await asyncio.sleep(faults.slow_seconds)
-        status: int | None = None
-        if d.subscription is not None and self.rng.random() < faults.fail_rate:
-            ok = False  # injected failure: counts as an attempt that never reached the receiver
+        if faults.fail_rate and self.rng.random() < faults.fail_rate:
+            status = None  # injected: an attempt that never reached the receiver
+            self.stats["injected_failures"] += 1
         else:
-            stamp = datetime.now(UTC)
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": d.event_id,
-                "webhook-timestamp": str(int(stamp.timestamp())),
-                "webhook-signature": Webhook(d.secret).sign(d.event_id, stamp, d.body),
-            }
-            try:
-                response = await self.http.post(d.url, content=d.body, headers=headers)
-                status = response.status_code
-            except httpx.HTTPError as exc:
-                log.info("delivery %s to %s failed: %s", d.event_id, d.url, type(exc).__name__)
-            ok = status is not None and 200 <= status < 300
-        self.delivered += ok
-        if d.done is not None:
-            if not d.done.done():
-                d.done.set_result(status)
-            return
-        d.subscription.attempts.append(
+            status = await self.post(sub.endpoint_url, sub.secret, d.event_id, d.body)
+        ok = status is not None and 200 <= status < 300
+        d.attempt += 1
+        self.stats["attempts"] += 1
+        self.stats["successful" if ok else "failed"] += 1
+        sub.attempts.append(
             {
                 "id": str(uuid.uuid4()),
                 "status": "SUCCESSFUL" if ok else "FAILED",
@@ -206,7 +266,15 @@ class Engine:
             }
         )
         schedule = self.config.retry_schedule_seconds
-        if not ok and d.attempt < len(schedule):
-            delay = schedule[d.attempt] * self.config.time_scale
-            d.attempt += 1
-            self._enqueue(d, delay)
+        if not ok and d.attempt <= len(schedule):
+            self._enqueue(d, schedule[d.attempt - 1] * self.config.time_scale, retry=True)
+        else:
+            self.stats["settled"] += 1
+            if not ok:
+                self.stats["exhausted"] += 1
+
+    async def send_test(self, url: str, secret: str, data: dict) -> tuple[str, int | None]:
+        """The one-off delivery of ``POST /health/webhook-test``: sent now, not queued behind
+        subscription traffic, and neither retried nor recorded."""
+        event_id, body = envelope(COMPLETED, data)
+        return event_id, await self.post(url, secret, event_id, body)

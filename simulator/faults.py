@@ -1,38 +1,77 @@
-"""Fault injection as a plain ASGI middleware (installed only when a fault is configured)."""
+"""Fault injection as a plain ASGI middleware (installed only when an API fault is configured).
+
+Injected answers are counted in ``counts`` (by status code), so a test can tell an injected 500
+from one the simulator produced by itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+from collections import Counter
+from dataclasses import dataclass
 
+from mmq.contract import API_PREFIX
 from simulator.config import FaultProfile
 
-API_PREFIX = "/api/integrations"
+__all__ = ["API_PREFIX", "FaultInjector", "Rates"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    rate_429: float
+    rate_500: float
+    rate_502: float
+    latency_ms: float
+
+
+def rates_for(profile: FaultProfile, method: str, path: str) -> Rates | None:
+    """The rates that apply to one request, or None when none do."""
+    if not path.startswith(API_PREFIX):
+        return None
+    best_key, best = "", None
+    for key, faults in profile.endpoints.items():
+        wanted_method, _, fragment = key.partition(" ")
+        if not fragment:
+            wanted_method, fragment = "", key
+        if wanted_method and wanted_method != method:
+            continue
+        if fragment in path and len(key) > len(best_key):
+            best_key, best = key, faults
+    if best is None and profile.paths and not any(part in path for part in profile.paths):
+        return None
+
+    def pick(name: str) -> float:
+        value = getattr(best, name) if best is not None else None
+        return getattr(profile, name) if value is None else value
+
+    return Rates(pick("rate_429"), pick("rate_500"), pick("rate_502"), pick("latency_ms"))
 
 
 class FaultInjector:
-    def __init__(self, app, profile: FaultProfile, seed: int = 0) -> None:
+    def __init__(self, app, profile: FaultProfile, seed: int = 0, counts: Counter | None = None):
         self.app = app
         self.profile = profile
         self.rng = random.Random(seed)
-        self.injected = {429: 0, 500: 0, 502: 0}
+        self.counts: Counter[int] = counts if counts is not None else Counter()
 
-    def _applies(self, path: str) -> bool:
-        if not path.startswith(API_PREFIX):
-            return False
-        return not self.profile.paths or any(part in path for part in self.profile.paths)
+    @property
+    def injected(self) -> Counter[int]:  # the first version's name
+        return self.counts
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self._applies(scope["path"]):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        p = self.profile
-        if p.latency_ms:
-            await asyncio.sleep(p.latency_ms / 1000)
+        rates = rates_for(self.profile, scope["method"], scope["path"])
+        if rates is None:
+            return await self.app(scope, receive, send)
+        if rates.latency_ms:
+            await asyncio.sleep(rates.latency_ms / 1000)
         roll = self.rng.random()
-        for status, rate in ((429, p.rate_429), (500, p.rate_500), (502, p.rate_502)):
+        for status, rate in ((429, rates.rate_429), (500, rates.rate_500), (502, rates.rate_502)):
             if roll < rate:
-                self.injected[status] += 1
+                self.counts[status] += 1
                 return await self._reply(send, status)
             roll -= rate
         return await self.app(scope, receive, send)

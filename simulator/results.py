@@ -6,6 +6,7 @@ tests can compare the pipeline's tables with :func:`generate_asset_results` exac
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -65,8 +66,12 @@ class AssetResults:
     orphan_issues: list[dict]
     metadata: dict = field(default_factory=dict)
 
-    def enriched_issues(self) -> list[dict]:
+    @functools.cached_property
+    def enriched(self) -> list[dict]:
         return [dict(issue, **enrichment(issue)) for issue in self.issues]
+
+    def enriched_issues(self) -> list[dict]:
+        return self.enriched
 
 
 def _rng(*parts: object) -> random.Random:
@@ -148,11 +153,31 @@ def enrichment(issue: dict) -> dict:
     }
 
 
+MAX_ISSUES = 40
+RESULTS_CACHE_SIZE = 2048  # ~14 KB of results each: ~30 MB at most
+
+
+def _issue_count(rng: random.Random) -> int:
+    return min(MAX_ISSUES, int(rng.expovariate(1 / 9)))  # 0–40, most assets have a handful
+
+
+def issue_count_for(asset_id: str) -> int:
+    """How many issues :func:`generate_asset_results` gives this asset, without generating them."""
+    return _issue_count(_rng("results", asset_id))
+
+
+@functools.lru_cache(maxsize=RESULTS_CACHE_SIZE)
+def cached_asset_results(
+    asset_id: str, submission_id: str, filename: str, created_at: datetime
+) -> AssetResults:
+    return generate_asset_results(asset_id, submission_id, filename, created_at)
+
+
 def generate_asset_results(
     asset_id: str, submission_id: str, filename: str, created_at: datetime
 ) -> AssetResults:
     rng = _rng("results", asset_id)
-    count = min(40, int(rng.expovariate(1 / 9)))  # 0–40, most assets have a handful
+    count = _issue_count(rng)
     issues = [_issue(rng, ref, created_at) for ref in range(1, count + 1)]
     order = list(range(count))
     rng.shuffle(order)

@@ -1,6 +1,8 @@
 """The simulator's in-memory world: workspaces, blobs, submissions, assets, subscriptions.
 
-Plain dataclasses with slots keep 50,000 assets in a few tens of MB.
+Plain dataclasses with slots keep 50,000 assets in a few tens of MB. Review results are not
+stored: they are a pure function of the asset (``simulator.results``), regenerated on demand
+behind a bounded LRU cache, because holding them for every asset would cost ~14 KB each.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from simulator.results import AssetResults, generate_asset_results
+from simulator.results import AssetResults, cached_asset_results, issue_count_for
 
 NAMESPACE = uuid.UUID("6f1d3c2a-9b7e-4e0f-8a51-2f6c7d9e0b14")
 TERMINAL = ("complete", "failed")
@@ -55,19 +57,16 @@ class Asset:
     error_type: str | None = None
     is_retryable: bool = False
     completed_at: datetime | None = None
-    _results: AssetResults | None = None
 
     @property
     def results(self) -> AssetResults:
-        if self._results is None:
-            self._results = generate_asset_results(
-                self.asset_id, self.submission_id, self.filename, self.created_at
-            )
-        return self._results
+        return cached_asset_results(
+            self.asset_id, self.submission_id, self.filename, self.created_at
+        )
 
     @property
     def issue_count(self) -> int | None:
-        return len(self.results.issues) if self.status == "complete" else None
+        return issue_count_for(self.asset_id) if self.status == "complete" else None
 
     def summary(self) -> dict:
         return {
@@ -124,7 +123,8 @@ class Subscription:
 class SimulatorState:
     def __init__(self) -> None:
         self.blobs: dict[str, Blob] = {}
-        self.upload_tokens: dict[str, str] = {}  # presigned token → blob path
+        # presigned token → (blob path, monotonic expiry)
+        self.upload_tokens: dict[str, tuple[str, float]] = {}
         self.submissions: dict[str, Submission] = {}
         self.assets: dict[str, Asset] = {}
         self.subscriptions: dict[str, Subscription] = {}
@@ -158,11 +158,14 @@ class SimulatorState:
         }
 
     def ground_truth(self) -> dict:
-        """What the pipeline should end up with, per submission and asset (for tests)."""
+        """What the pipeline should end up with, per submission and asset (for tests).
+
+        Safe to call from another thread while the simulator runs: it iterates over copies.
+        """
         out: dict = {"submissions": {}}
-        for sub in self.submissions.values():
+        for sub in list(self.submissions.values()):
             assets = {}
-            for aid in sub.asset_ids:
+            for aid in list(sub.asset_ids):
                 asset = self.assets[aid]
                 complete = asset.status == "complete"
                 res = asset.results if complete else None

@@ -6,34 +6,31 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.auth import Caller, caller_for
 from simulator.errors import ApiProblem
-from simulator.state import TERMINAL, Asset, Submission, now
+from simulator.schemas import (
+    AssetOut,
+    CreatedOut,
+    IssuesOut,
+    SubmissionIn,
+    SubmissionOut,
+    TopicsOut,
+    error_responses,
+)
+from simulator.state import Asset, Submission, now
 
-router = APIRouter()
-
-
-class AssetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    blob_path: str = Field(alias="blobPath", min_length=1)
-    previous_submission_id: uuid.UUID | None = Field(None, alias="previousSubmissionId")
-
-
-class SubmissionIn(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    assets: list[AssetIn] = Field(min_length=1)
-    sidekick_ids: list[uuid.UUID] | None = Field(None, alias="sidekickIds")
-    metadata: dict | None = None
+router = APIRouter(tags=["submissions"])
+AUTH_ERRORS = (401, 402, 429, 500, 502)
+READ_ERRORS = error_responses(404, *AUTH_ERRORS)
 
 
-def _created(sub: Submission, state) -> dict:
+def _created(sub: Submission, state, status: str = "submitted") -> dict:
     return {
         "submissionId": sub.submission_id,
         "workflowId": sub.workflow_id,
         "ablyChannel": f"submission:{sub.submission_id}",
-        "status": "submitted",
+        "status": status,
         "assets": [
             {
                 "assetId": a.asset_id,
@@ -66,8 +63,13 @@ def _finished(asset: Asset) -> None:
         raise ApiProblem(404, "Asset processing has not finished yet")
 
 
-@router.post("/submissions", status_code=201)
-def create_submission(
+@router.post(
+    "/submissions",
+    status_code=201,
+    response_model=CreatedOut,
+    responses=error_responses(400, 403, 404, 409, 413, 415, *AUTH_ERRORS),
+)
+async def create_submission(
     body: SubmissionIn,
     request: Request,
     simulation_delay: Annotated[
@@ -80,12 +82,15 @@ def create_submission(
     if simulation_delay is not None and not caller.is_sandbox:
         raise ApiProblem(400, "simulationDelaySeconds is only allowed with sandbox (sk_test_) keys")
     blobs = []
+    seen: set[str] = set()
+    # Every check comes before any change, so a rejected request leaves no trace.
     for item in body.assets:
         blob = state.blobs.get(item.blob_path)
         if blob is None or blob.workspace_id != caller.workspace_id or blob.size is None:
             raise ApiProblem(403, f"Invalid blob path: {item.blob_path}")
-        if blob.submitted:
+        if blob.submitted or item.blob_path in seen:
             raise ApiProblem(409, f"Asset already submitted: {item.blob_path}")
+        seen.add(item.blob_path)
         previous = None
         if item.previous_submission_id is not None:
             previous = state.submissions.get(str(item.previous_submission_id))
@@ -131,16 +136,18 @@ def create_submission(
     return _created(sub, state)
 
 
-@router.get("/submissions/{submission_id}")
-def get_submission(
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=READ_ERRORS)
+async def get_submission(
     submission_id: str, request: Request, caller: Caller = Depends(caller_for("submission_read"))
 ) -> dict:
     sub = _submission(request, caller, submission_id)
     return request.app.state.sim.state.submission_status(sub)
 
 
-@router.get("/submissions/{submission_id}/assets/{asset_id}")
-def get_asset(
+@router.get(
+    "/submissions/{submission_id}/assets/{asset_id}", response_model=AssetOut, responses=READ_ERRORS
+)
+async def get_asset(
     submission_id: str,
     asset_id: str,
     request: Request,
@@ -161,8 +168,12 @@ def get_asset(
     }
 
 
-@router.get("/submissions/{submission_id}/assets/{asset_id}/issues")
-def get_issues(
+@router.get(
+    "/submissions/{submission_id}/assets/{asset_id}/issues",
+    response_model=IssuesOut,
+    responses=READ_ERRORS,
+)
+async def get_issues(
     submission_id: str,
     asset_id: str,
     request: Request,
@@ -177,8 +188,12 @@ def get_issues(
     }
 
 
-@router.get("/submissions/{submission_id}/assets/{asset_id}/topics")
-def get_topics(
+@router.get(
+    "/submissions/{submission_id}/assets/{asset_id}/topics",
+    response_model=TopicsOut,
+    responses=READ_ERRORS,
+)
+async def get_topics(
     submission_id: str,
     asset_id: str,
     request: Request,
@@ -195,8 +210,13 @@ def get_topics(
     }
 
 
-@router.post("/submissions/{submission_id}/assets/{asset_id}/retry", status_code=202)
-def retry_asset(
+@router.post(
+    "/submissions/{submission_id}/assets/{asset_id}/retry",
+    status_code=202,
+    response_model=CreatedOut,
+    responses=error_responses(404, 409, *AUTH_ERRORS),
+)
+async def retry_asset(
     submission_id: str,
     asset_id: str,
     request: Request,
@@ -219,5 +239,5 @@ def retry_asset(
     asset.completed_at = None
     sim.state.retries_in_flight.add(asset.asset_id)
     sim.engine.start_processing(asset)
-    assert asset.status not in TERMINAL
-    return _created(sim.state.submissions[submission_id], sim.state)
+    # The create-response shape, with the status the submission has gone back to.
+    return _created(sim.state.submissions[submission_id], sim.state, "processing")

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
+from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from mmq.contract import ALLOWED_TYPES, DIRECT_UPLOAD_LIMIT, size_cap
 from simulator.auth import Caller, caller_for
 from simulator.errors import ApiProblem
+from simulator.schemas import UploadedOut, UploadUrlIn, UploadUrlOut, error_responses
 from simulator.state import Blob, iso, now
 
-router = APIRouter()
+router = APIRouter(tags=["uploads"])
 blob_router = APIRouter()  # the presigned PUT target, served at the host root
-FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,254}$")
-
-
-class UploadUrlRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(alias="contentType", min_length=1)
+# A plain file name: no directories, no leading dot or dash, no control characters.
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+,-]{0,254}$")
+UPLOAD_URL_SECONDS = 3600
+BLOB_PREFIX = "/_blobs/"
+AUTH_ERRORS = (401, 402, 429, 500, 502)
 
 
 def _check_file(filename: str, content_type: str) -> None:
@@ -32,65 +32,81 @@ def _check_file(filename: str, content_type: str) -> None:
         raise ApiProblem(415, f"Content type {content_type!r} is not allowed")
 
 
-@router.post("/uploads/url")
-def create_upload_url(
-    body: UploadUrlRequest, request: Request, caller: Caller = Depends(caller_for("upload"))
+def _store(request: Request, blob: Blob) -> None:
+    # Uploading to a path again replaces the blob (a new version to submit), as blob storage does.
+    request.app.state.sim.state.blobs[blob.path] = blob
+
+
+@router.post(
+    "/uploads/url",
+    response_model=UploadUrlOut,
+    responses=error_responses(403, 415, *AUTH_ERRORS),
+)
+async def create_upload_url(
+    body: UploadUrlIn, request: Request, caller: Caller = Depends(caller_for("upload"))
 ) -> dict:
     _check_file(body.filename, body.content_type)
     sim = request.app.state.sim
     path = f"{caller.workspace_id}/{body.filename}"
-    sim.state.blobs[path] = Blob(path, caller.workspace_id, body.filename, body.content_type)
-    token = secrets.token_urlsafe(16)
-    sim.state.upload_tokens[token] = path
-    expires = now().timestamp() + 3600
+    _store(request, Blob(path, caller.workspace_id, body.filename, body.content_type))
+    token = secrets.token_urlsafe(24)
+    sim.state.upload_tokens[token] = (path, time.monotonic() + UPLOAD_URL_SECONDS)
     return {
-        "uploadUrl": f"{str(request.base_url).rstrip('/')}/_blobs/{token}",
+        "uploadUrl": f"{str(request.base_url).rstrip('/')}{BLOB_PREFIX}{token}",
         "blobPath": path,
-        "expiresAt": iso(now().fromtimestamp(expires, now().tzinfo)),
+        "expiresAt": iso(now() + timedelta(seconds=UPLOAD_URL_SECONDS)),
     }
 
 
-@blob_router.put("/_blobs/{token}", include_in_schema=False, status_code=201)
+@blob_router.put(BLOB_PREFIX + "{token}", include_in_schema=False, status_code=201)
 async def put_blob(token: str, request: Request) -> Response:
+    """The presigned URL's target, in the manner of Azure Blob Storage (201 Created, no body)."""
     sim = request.app.state.sim
-    path = sim.state.upload_tokens.get(token)
-    if path is None:
+    entry = sim.state.upload_tokens.get(token)
+    if entry is None or entry[1] < time.monotonic():
+        sim.state.upload_tokens.pop(token, None)
         raise ApiProblem(404, "Upload URL not found or expired")
+    path = entry[0]
     if request.headers.get("x-ms-blob-type") != "BlockBlob":
         raise ApiProblem(400, "Header x-ms-blob-type: BlockBlob is required")
-    blob = sim.state.blobs[path]
+    blob = sim.state.blobs.get(path)
+    if blob is None:  # replaced by a newer upload URL for the same path and already submitted
+        raise ApiProblem(404, "Upload URL not found or expired")
     sent_type = request.headers.get("content-type", blob.content_type).split(";")[0].strip()
     if sent_type != blob.content_type:
         raise ApiProblem(415, f"Content type {sent_type!r} does not match {blob.content_type!r}")
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > size_cap(blob.content_type):
+    cap = size_cap(blob.content_type)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
         raise ApiProblem(413, "Upload exceeds the size limit for this content type")
     size = 0
-    async for chunk in request.stream():
+    async for chunk in request.stream():  # counted, not kept: the simulator never reads media
         size += len(chunk)
-        if size > size_cap(blob.content_type):
+        if size > cap:
             raise ApiProblem(413, "Upload exceeds the size limit for this content type")
     blob.size = size
     del sim.state.upload_tokens[token]
     return Response(status_code=201)
 
 
-@router.post("/uploads/direct", status_code=201)
+@router.post(
+    "/uploads/direct",
+    status_code=201,
+    response_model=UploadedOut,
+    responses=error_responses(403, 413, 415, *AUTH_ERRORS),
+)
 async def upload_direct(
-    request: Request, file: UploadFile, caller: Caller = Depends(caller_for("upload"))
+    request: Request,
+    file: UploadFile = File(description="the media file, at most 10 MB"),
+    caller: Caller = Depends(caller_for("upload")),
 ) -> dict:
     filename = file.filename or ""
     content_type = (file.content_type or "").split(";")[0].strip()
     _check_file(filename, content_type)
-    data = await file.read(DIRECT_UPLOAD_LIMIT + 1)
-    if len(data) > DIRECT_UPLOAD_LIMIT:
+    # The body-limit middleware already stopped anything far above 10 MB from being read.
+    size = file.size if file.size is not None else len(await file.read())
+    if size > DIRECT_UPLOAD_LIMIT:
         raise ApiProblem(413, "Direct uploads are limited to 10 MB; use a presigned URL")
-    sim = request.app.state.sim
     path = f"{caller.workspace_id}/{filename}"
-    sim.state.blobs[path] = Blob(path, caller.workspace_id, filename, content_type, len(data))
-    return {
-        "blobPath": path,
-        "filename": filename,
-        "contentType": content_type,
-        "sizeBytes": len(data),
-    }
+    _store(request, Blob(path, caller.workspace_id, filename, content_type, size))
+    return {"blobPath": path, "filename": filename, "contentType": content_type, "sizeBytes": size}

@@ -2,54 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import binascii
 import secrets
 import uuid
 from typing import Annotated, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.auth import Caller, caller_for
 from simulator.errors import ApiProblem, validation_problem
+from simulator.schemas import (
+    DeliveriesOut,
+    FireIn,
+    FireOut,
+    HealthOut,
+    SubscriptionCreatedOut,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPageOut,
+    SubscriptionPatch,
+    WebhookTestIn,
+    WebhookTestOut,
+    error_responses,
+)
 from simulator.state import Subscription, now, workspace_for_key
 
-router = APIRouter()
+router = APIRouter(tags=["webhooks"])
 health_router = APIRouter(tags=["health"])  # served without the API prefix
-EventType = Literal["asset.processing.completed", "asset.processing.failed"]
-
-
-class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    endpoint_url: str = Field(alias="endpointUrl", min_length=1, max_length=2083)
-    event_types: list[EventType] = Field(alias="eventTypes", min_length=1)
-    description: str | None = Field(None, max_length=500)
-
-
-class SubscriptionPatch(BaseModel):
-    enabled: bool
-
-
-class FireIn(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    event_type: EventType = Field(alias="eventType")
-    submission_id: uuid.UUID = Field(alias="submissionId")
-    error_message: str | None = Field(None, alias="errorMessage", max_length=2000)
-
-
-class WebhookTestIn(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    endpoint_url: str = Field(alias="endpointUrl", min_length=1, max_length=2083)
-    secret: str = Field(pattern=r"^whsec_[A-Za-z0-9+/=]{16,}$")
+AUTH_ERRORS = (401, 402, 429, 500, 502)
+OWNED_ERRORS = error_responses(403, 404, *AUTH_ERRORS)
 
 
 def _check_endpoint(request: Request, url: str) -> None:
+    """HTTPS only, unless the simulator was started with ``allow_insecure_endpoints``."""
     allow_http = request.app.state.sim.config.allow_insecure_endpoints
-    if url.startswith("https://") or (allow_http and url.startswith("http://")):
-        return
-    raise validation_problem("endpointUrl", "endpointUrl must be an https:// URL")
+    schemes = ("https", "http") if allow_http else ("https",)
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise validation_problem("endpointUrl", "endpointUrl is not a valid URL") from None
+    if parsed.scheme not in schemes:
+        expected = "an http:// or https://" if allow_http else "an https://"
+        raise validation_problem("endpointUrl", f"endpointUrl must be {expected} URL")
+    if not parsed.host:
+        raise validation_problem("endpointUrl", "endpointUrl has no host")
 
 
 def _owned(request: Request, caller: Caller, subscription_id: str) -> Subscription:
@@ -61,8 +60,13 @@ def _owned(request: Request, caller: Caller, subscription_id: str) -> Subscripti
     return sub
 
 
-@router.post("/webhooks/subscriptions", status_code=201)
-def create_subscription(
+@router.post(
+    "/webhooks/subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreatedOut,
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def create_subscription(
     body: SubscriptionIn, request: Request, caller: Caller = Depends(caller_for("webhook_write"))
 ) -> dict:
     sim = request.app.state.sim
@@ -85,10 +89,14 @@ def create_subscription(
     return {**sub.public(), "secret": secret}  # the only time the secret is shown
 
 
-@router.get("/webhooks/subscriptions")
-def list_subscriptions(
+@router.get(
+    "/webhooks/subscriptions",
+    response_model=SubscriptionPageOut,
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def list_subscriptions(
     request: Request,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 10,
     caller: Caller = Depends(caller_for("webhook_read")),
 ) -> dict:
@@ -108,15 +116,23 @@ def list_subscriptions(
     }
 
 
-@router.get("/webhooks/subscriptions/{subscription_id}")
-def get_subscription(
+@router.get(
+    "/webhooks/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    responses=OWNED_ERRORS,
+)
+async def get_subscription(
     subscription_id: str, request: Request, caller: Caller = Depends(caller_for("webhook_read"))
 ) -> dict:
     return _owned(request, caller, subscription_id).public()
 
 
-@router.patch("/webhooks/subscriptions/{subscription_id}")
-def patch_subscription(
+@router.patch(
+    "/webhooks/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    responses=OWNED_ERRORS,
+)
+async def patch_subscription(
     subscription_id: str,
     body: SubscriptionPatch,
     request: Request,
@@ -128,8 +144,13 @@ def patch_subscription(
     return sub.public()
 
 
-@router.delete("/webhooks/subscriptions/{subscription_id}", status_code=204)
-def delete_subscription(
+@router.delete(
+    "/webhooks/subscriptions/{subscription_id}",
+    status_code=204,
+    response_class=Response,
+    responses=OWNED_ERRORS,
+)
+async def delete_subscription(
     subscription_id: str, request: Request, caller: Caller = Depends(caller_for("webhook_write"))
 ) -> Response:
     _owned(request, caller, subscription_id)
@@ -137,8 +158,12 @@ def delete_subscription(
     return Response(status_code=204)
 
 
-@router.get("/webhooks/subscriptions/{subscription_id}/deliveries")
-def list_deliveries(
+@router.get(
+    "/webhooks/subscriptions/{subscription_id}/deliveries",
+    response_model=DeliveriesOut,
+    responses=OWNED_ERRORS,
+)
+async def list_deliveries(
     subscription_id: str,
     request: Request,
     status_filter: Annotated[Literal["SUCCESSFUL", "FAILED"] | None, Query()] = None,
@@ -146,13 +171,21 @@ def list_deliveries(
     caller: Caller = Depends(caller_for("webhook_read")),
 ) -> dict:
     sub = _owned(request, caller, subscription_id)
-    attempts = [a for a in reversed(sub.attempts) if status_filter in (None, a["status"])]
-    attempts = attempts[:limit]
+    attempts = []
+    for attempt in reversed(sub.attempts):  # newest first
+        if status_filter in (None, attempt["status"]):
+            attempts.append(attempt)
+            if len(attempts) == limit:
+                break
     return {"attempts": attempts, "total": len(attempts)}
 
 
-@router.post("/sandbox/events/fire")
-def fire_event(
+@router.post(
+    "/sandbox/events/fire",
+    response_model=FireOut,
+    responses=error_responses(403, 404, *AUTH_ERRORS),
+)
+async def fire_event(
     body: FireIn, request: Request, caller: Caller = Depends(caller_for("sandbox"))
 ) -> dict:
     if not caller.is_sandbox:
@@ -169,35 +202,30 @@ def fire_event(
     return {"dispatched": dispatched}
 
 
-@health_router.post("/health/webhook-test")
+@health_router.post("/health/webhook-test", response_model=WebhookTestOut)
 async def webhook_test(body: WebhookTestIn, request: Request) -> dict:
     sim = request.app.state.sim
-    if not (body.endpoint_url.startswith(("http://", "https://"))):
-        raise validation_problem("endpointUrl", "endpointUrl must be an http(s) URL")
     _check_endpoint(request, body.endpoint_url)
     try:
-        base64.b64decode(body.secret.removeprefix("whsec_"), validate=True)
-    except ValueError:
+        key = base64.b64decode(body.secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
         raise validation_problem("secret", "secret is not valid base64 after whsec_") from None
-    workspace = workspace_for_key("webhook-test")
+    if not key:
+        raise validation_problem("secret", "secret is empty after whsec_")
     data = {
         "asset_id": str(uuid.uuid4()),
         "submission_id": str(uuid.uuid4()),
-        "workspace_id": workspace,
+        "workspace_id": workspace_for_key("webhook-test"),
         "status": "completed",
         "filename": "webhook-test.mp4",
         "issue_count": 0,
         "test": True,
     }
-    event_id, done = sim.engine.deliver_once(body.endpoint_url, body.secret, data)
-    try:
-        status = await asyncio.wait_for(done, sim.config.delivery_timeout_seconds + 1)
-    except TimeoutError:
-        status = None
+    event_id, status = await sim.engine.send_test(body.endpoint_url, body.secret, data)
     delivered = status is not None and 200 <= status < 300
     return {"delivered": delivered, "responseStatus": status, "eventId": event_id}
 
 
-@health_router.get("/health")
-def health() -> dict:
+@health_router.get("/health", response_model=HealthOut)
+async def health() -> dict:
     return {"status": "ok"}
