@@ -84,6 +84,23 @@ def console(stderr: bool = False) -> Console:
     return out
 
 
+WIDE = 120  # below this (an 80-column terminal), tables drop or move their wide columns
+
+
+def table(*columns: str, wrap: tuple[str, ...] = ()):
+    """A compact table: ids never fold; only the ``wrap`` columns (free text) give way."""
+    from rich import box
+    from rich.table import Table
+
+    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name in columns:
+        if name in wrap:
+            out.add_column(name, overflow="fold", min_width=8)
+        else:
+            out.add_column(name, no_wrap=True)
+    return out
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

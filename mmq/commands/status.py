@@ -11,6 +11,7 @@ from mmq.commands._common import (
     EXIT_INTERRUPTED,
     EXIT_OUTCOME,
     EXIT_TIMEOUT,
+    WIDE,
     ApiKeyFileOption,
     BaseUrlOption,
     CliError,
@@ -21,6 +22,7 @@ from mmq.commands._common import (
     note,
     open_client,
     print_json,
+    table,
     text,
     yes_no,
 )
@@ -73,8 +75,6 @@ def wait_for_terminal(
 
 
 def print_status(sub: Submission) -> None:
-    from rich.table import Table
-
     out = console()
     out.print(
         f"Submission {sub.submission_id}: {sub.status}, {text(sub.progress_percent)}% "
@@ -82,28 +82,27 @@ def print_status(sub: Submission) -> None:
     )
     if sub.error_message:
         out.print(f"error: {sub.error_message} (retryable: {yes_no(sub.is_retryable)})")
-    table = Table()
-    table.add_column("asset id", no_wrap=True)
-    table.add_column("file", overflow="fold")
-    table.add_column("status")
-    table.add_column("issues", justify="right")
-    table.add_column("error", overflow="fold")
-    table.add_column("retryable")
-    table.add_column("retries", justify="right")
+    wide = out.width >= WIDE
+    if wide:
+        columns = ("asset id", "file", "status", "issues", "error", "retryable", "retries")
+    else:  # 80 columns: errors go below the table, so that ids are never cut
+        columns = ("asset id", "file", "status", "issues", "retries")
+    rows = table(*columns, wrap=("file", "error"))
+    errors = []
     for asset in sub.assets:
         error = asset.error_message
         if error and asset.error_type:
             error = f"{asset.error_type}: {error}"
-        table.add_row(
-            asset.asset_id,
-            text(asset.filename),
-            text(asset.status),
-            text(asset.issue_count),
-            text(error),
-            yes_no(asset.is_retryable) if error else "—",
-            text(asset.retry_count),
-        )
-    out.print(table)
+        retryable = yes_no(asset.is_retryable) if error else "—"
+        cells = [asset.asset_id, text(asset.filename), text(asset.status), text(asset.issue_count)]
+        if wide:
+            cells += [text(error), retryable]
+        elif error:
+            errors.append(f"{asset.asset_id}: {error} (retryable: {retryable})")
+        rows.add_row(*cells, text(asset.retry_count))
+    out.print(rows)
+    for line in errors:
+        out.print(line)
 
 
 def finish_wait(sub: Submission, reached: bool, timeout: float) -> None:

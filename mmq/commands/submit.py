@@ -27,6 +27,7 @@ from mmq.commands._common import (
     console,
     open_client,
     print_json,
+    table,
     text,
 )
 from mmq.commands.status import (
@@ -237,8 +238,6 @@ def main(
     {"uploads": [...], "submission": <create answer>, "status": <final status, with --wait>}.
     The API key comes from MMQ_API_KEY or --api-key-file, never from the command line.
     """
-    from rich.table import Table
-
     meta = parse_metadata(metadata)
     local = check_files(files)
     err = console(stderr=True)
@@ -279,13 +278,10 @@ def main(
     else:
         out = console()
         out.print(f"Submission {created.submission_id} ({text(created.status)})")
-        table = Table()
-        table.add_column("file", overflow="fold")
-        table.add_column("asset id", no_wrap=True)
-        table.add_column("version", justify="right")
+        rows = table("file", "asset id", "version", wrap=("file",))
         for file, asset in zip(local, created.assets, strict=False):
-            table.add_row(str(file.path), asset.asset_id, text(asset.version_number))
-        out.print(table)
+            rows.add_row(str(file.path), asset.asset_id, text(asset.version_number))
+        out.print(rows)
         if final is None:
             out.print(f"Follow it: mmq status {created.submission_id} --wait")
         else:

@@ -18,6 +18,7 @@ import typer
 from mmq.commands._common import (
     EXIT_API,
     KEY_NOTE,
+    WIDE,
     ApiKeyFileOption,
     BaseUrlOption,
     CliError,
@@ -27,6 +28,7 @@ from mmq.commands._common import (
     note,
     open_client,
     print_json,
+    table,
     text,
     yes_no,
 )
@@ -127,34 +129,25 @@ def _short_events(types: list[str]) -> str:
     return ", ".join(t.removeprefix("asset.processing.") for t in types)
 
 
-def _subscriptions_table(items: list[Subscription]):
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    table.add_column("id", no_wrap=True)
-    table.add_column("endpoint", overflow="fold")
-    table.add_column("events")
-    table.add_column("enabled")
-    table.add_column("description", overflow="fold")
-    table.add_column("created", no_wrap=True)
+def _subscriptions_table(items: list[Subscription], wide: bool):
+    columns = ["id", "endpoint", "events", "enabled"]
+    if wide:  # at 80 columns, description and dates are left to `get`
+        columns += ["description", "created"]
+    rows = table(*columns, wrap=("endpoint", "description"))
     for sub in items:
-        table.add_row(
-            sub.id,
-            sub.endpoint_url,
-            _short_events(sub.event_types),
-            yes_no(sub.enabled),
-            text(sub.description),
-            text(sub.created_at),
-        )
-    return table
+        cells = [sub.id, sub.endpoint_url, _short_events(sub.event_types), yes_no(sub.enabled)]
+        if wide:
+            cells += [text(sub.description), text(sub.created_at)]
+        rows.add_row(*cells)
+    return rows
 
 
 def _subscription_details(sub: Subscription):
     from rich.table import Table
 
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
+    details = Table(show_header=False, box=None, pad_edge=False)
+    details.add_column(style="bold", no_wrap=True)
+    details.add_column(overflow="fold")
     for label, value in (
         ("id", sub.id),
         ("endpoint", sub.endpoint_url),
@@ -165,8 +158,8 @@ def _subscription_details(sub: Subscription):
         ("created", text(sub.created_at)),
         ("updated", text(sub.updated_at)),
     ):
-        table.add_row(label, value)
-    return table
+        details.add_row(label, value)
+    return details
 
 
 SubscriptionId = Annotated[str, typer.Argument(help="The subscription's id (a UUID).")]
@@ -291,7 +284,7 @@ def list_(
             "No subscriptions." if page == 1 or all_pages else f"No subscriptions on page {page}."
         )
         return
-    out.print(_subscriptions_table(items))
+    out.print(_subscriptions_table(items, out.width >= WIDE))
     out.print(footer)
 
 
@@ -419,8 +412,6 @@ def deliveries(
     Every attempt is listed, retries included: an event that failed and then succeeded shows
     both. The API key comes from MMQ_API_KEY or --api-key-file, never from the command line.
     """
-    from rich.table import Table
-
     with open_client(base_url, api_key_file) as (client, _settings):
         result = client.list_deliveries(
             subscription_id, status_filter=status.value if status else None, limit=limit
@@ -432,21 +423,17 @@ def deliveries(
     if not result.attempts:
         out.print("No delivery attempts" + (f" with status {status.value}." if status else "."))
         return
-    table = Table()
-    table.add_column("attempt id", no_wrap=True)
-    table.add_column("status")
-    table.add_column("HTTP")
-    table.add_column("event id", no_wrap=True)
-    table.add_column("at", no_wrap=True)
+    wide = out.width >= WIDE
+    columns = ["status", "HTTP", "event id", "at"]
+    rows = table(*(["attempt id", *columns] if wide else columns))
     for attempt in result.attempts:
-        table.add_row(
-            attempt.id,
-            attempt.status,
-            text(attempt.response_status),
-            text(attempt.event_id),
-            text(attempt.created_at),
-        )
-    out.print(table)
+        at = text(attempt.created_at)
+        cells = [attempt.status, text(attempt.response_status), text(attempt.event_id)]
+        if wide:
+            rows.add_row(attempt.id, *cells, at)
+        else:  # seconds are enough at 80 columns
+            rows.add_row(*cells, at[:19].replace("T", " "))
+    out.print(rows)
     out.print(f"{len(result.attempts)} attempts")
     if any(a.status == "FAILED" for a in result.attempts):
         note("failed attempts are retried by the API; check the receiver is up and has the secret")

@@ -178,6 +178,12 @@ def test_failed_submission_exit_3_then_retry(failing_sim, tmp_path):
     assert_error_line(result, 3, "failed: 2 of 2 assets failed, 2 retryable", "mmq retry")
     assert "Transcoding worker timed out" in result.stdout  # the per-asset table
     sid = next(iter(failing_sim.state.submissions))
+    narrow = cli("status", sid, COLUMNS="80")  # errors move below the table; ids stay whole
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines())
+    flat = " ".join(narrow.stdout.split())  # long lines wrap at 80 columns
+    for aid in failing_sim.state.submissions[sid].asset_ids:
+        assert f" {aid} " in narrow.stdout
+        assert f"{aid}: TIMEOUT: Transcoding worker timed out (retryable: yes)" in flat
 
     retried = cli("retry", sid, "--json")
     assert retried.exit_code == 0, retried.output

@@ -147,6 +147,9 @@ def test_list_one_page_or_all(cli):
     first = cli("subscriptions", "list", "--page-size", "2")
     assert "page 1 of 3 · 5 in total" in first.stdout
     assert sum(sub_id in first.stdout for sub_id in ids) == 2
+    narrow = cli("subscriptions", "list", "--all", COLUMNS="80")
+    assert all(sub_id in narrow.stdout for sub_id in ids)
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines())
     empty = cli("subscriptions", "list", "--page", "9")
     assert empty.exit_code == 0 and "No subscriptions on page 9." in empty.stdout
 
