@@ -1,11 +1,11 @@
-"""The receiver's ASGI app: webhook intake, event feed, health and metrics."""
+"""The receiver's ASGI app: webhook intake (``receiver.intake``), event feed, health, metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from contextlib import asynccontextmanager
+from datetime import UTC
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -14,31 +14,52 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mmq.settings import Settings
-from receiver.events import landing_row
+from receiver.intake import WebhookIntake
 from receiver.metrics import ReceiverMetrics
 from receiver.store import LandingStore, StoreUnavailable
 from receiver.verify import Verifier
 
 log = logging.getLogger("receiver")
+
+WEBHOOK_PATH = "/webhooks/integrations"
+FEED_DEFAULT_LIMIT = 1000
 FEED_MAX_LIMIT = 5000
 FEED_MAX_BYTES = 8 * 1024 * 1024
+MAX_SEQ = 2**63 - 1
+RETRY_AFTER_SECONDS = "5"
 
 
-class BodyTooLarge(Exception):
-    pass
+def bearer_token_matches(authorization: str | None, expected: bytes) -> bool:
+    scheme, _, token = (authorization or "").partition(" ")
+    # compare_digest on bytes of any length, so the time taken says nothing about the token
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode("latin-1"), expected
+    )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+def parse_cursor(value: str | None, default: int, low: int, high: int) -> int | None:
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+def feed_event(row: tuple) -> dict:
+    return {
+        "seq": row[0],
+        "event_id": row[1],
+        "webhook_id": row[2],
+        "event_type": row[3],
+        # DuckDB answers in the process's time zone; the feed always speaks UTC
+        "event_timestamp": row[4].astimezone(UTC).isoformat() if row[4] else None,
+        "received_at": row[5].astimezone(UTC).isoformat(),
+        "is_parseable": row[6],
+        "is_known_type": row[7],
+        "is_test": row[8],
+        "body": row[9].decode("utf-8", errors="replace"),  # raw bytes stay in raw_events
+    }
 
 
 def create_app(settings: Settings, store: LandingStore | None = None) -> Starlette:
@@ -50,121 +71,76 @@ def create_app(settings: Settings, store: LandingStore | None = None) -> Starlet
     )
     metrics = ReceiverMetrics()
     store.on_commit = metrics.observe_commit
-    metrics.oldest_unfed.set_function(lambda: store.oldest_unfed_age() if store.conn else 0.0)
+    metrics.queued.set_function(lambda: store.queued)
+    metrics.latest_seq.set_function(lambda: store.last_seq)
+    metrics.store_up.set_function(lambda: 1 if store.is_open and store.broken is None else 0)
     feed_token = settings.feed_token.get_secret_value().encode() if settings.feed_token else None
-    limit = settings.receiver_max_body_bytes
-
-    def reject(cause: str, status: int, message: str, headers: dict | None = None) -> Response:
-        metrics.rejected.labels(cause).inc()
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-    async def webhook(request: Request) -> Response:
-        if request.method != "POST":
-            return reject("unsupported_method", 405, "use POST", {"Allow": "POST"})
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return reject("unsupported_content_type", 415, "content type must be application/json")
-        try:
-            body = await read_body(request, limit)
-        except BodyTooLarge:
-            return reject("too_large", 413, f"body exceeds {limit} bytes")
-        headers = {k: request.headers[k] for k in request.headers if k.startswith("webhook-")}
-        if not verifier.is_authentic(body, headers):
-            log.info(
-                "rejected delivery %r: signature verification failed",
-                headers.get("webhook-id", "")[:100],
-            )
-            return reject("verification_failed", 401, "invalid webhook signature")
-        row = landing_row(body, dict(request.headers))
-        try:
-            landed = await store.land(row)
-        except StoreUnavailable:
-            return reject(
-                "store_unavailable", 503, "landing store unavailable; retry", {"Retry-After": "5"}
-            )
-        if not landed:
-            metrics.duplicates.inc()
-            return JSONResponse({"status": "duplicate", "event_id": row.event_id})
-        metrics.accepted.inc()
-        if not row.is_parseable:
-            metrics.unparseable.inc()
-        return JSONResponse({"status": "accepted", "event_id": row.event_id})
+    intake = WebhookIntake(verifier, store, metrics, settings.receiver_max_body_bytes)
 
     async def events(request: Request) -> Response:
         if feed_token is None:
             return JSONResponse({"error": "the feed is disabled: set MMQ_FEED_TOKEN"}, 403)
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), feed_token):
+        if not bearer_token_matches(request.headers.get("authorization"), feed_token):
             return JSONResponse(
                 {"error": "missing or invalid bearer token"},
                 401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        try:
-            after = int(request.query_params.get("after", "0"))
-            count = int(request.query_params.get("limit", "1000"))
-        except ValueError:
-            return JSONResponse({"error": "after and limit must be integers"}, 400)
-        if after < 0 or not 1 <= count <= FEED_MAX_LIMIT:
-            return JSONResponse(
-                {"error": f"after must be ≥ 0 and limit between 1 and {FEED_MAX_LIMIT}"}, 400
-            )
-        loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(
-            store._thread, store.read_feed, after, count, FEED_MAX_BYTES
+        after = parse_cursor(request.query_params.get("after"), 0, 0, MAX_SEQ)
+        count = parse_cursor(
+            request.query_params.get("limit"), FEED_DEFAULT_LIMIT, 1, FEED_MAX_LIMIT
         )
-        out = [
-            {
-                "seq": r[0],
-                "event_id": r[1],
-                "webhook_id": r[2],
-                "event_type": r[3],
-                "event_timestamp": r[4].isoformat() if r[4] else None,
-                "received_at": r[5].isoformat(),
-                "is_parseable": r[6],
-                "is_known_type": r[7],
-                "is_test": r[8],
-                "body": r[9].decode("utf-8", errors="replace"),
-            }
-            for r in rows
-        ]
+        if after is None or count is None:
+            return JSONResponse(
+                {"error": f"after must be an integer ≥ 0 and limit one in 1..{FEED_MAX_LIMIT}"},
+                400,
+            )
+        try:
+            rows = await store.read_feed(after, count, FEED_MAX_BYTES)
+        except StoreUnavailable:
+            return JSONResponse(
+                {"error": "landing store unavailable; retry later"},
+                503,
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        out = [feed_event(row) for row in rows]
         next_after = out[-1]["seq"] if out else after
         store.fed_seq = max(store.fed_seq, next_after)
+        latest = store.last_seq
         return JSONResponse(
             {
                 "events": out,
                 "next_after": next_after,
-                "has_more": next_after < store.last_seq,
-                "latest_seq": store.last_seq,
+                "has_more": next_after < latest,
+                "latest_seq": latest,
             }
         )
 
     async def healthz(_request: Request) -> Response:
-        ok = store.conn is not None
+        ok = store.is_open and store.broken is None
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "latest_seq": store.last_seq},
             status_code=200 if ok else 503,
+            headers=None if ok else {"Retry-After": RETRY_AFTER_SECONDS},
         )
 
     async def metrics_endpoint(_request: Request) -> Response:
+        metrics.oldest_unfed.set(await store.oldest_unfed_age())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette):
-        if store.conn is None:
+        if not store.is_open:
             store.open()
         await store.start()
         try:
             yield
         finally:
-            await store.close()
+            await store.close()  # commits what is queued before the process exits
 
     app = Starlette(
         routes=[
-            Route(
-                "/webhooks/integrations", webhook, methods=["POST", "GET", "PUT", "PATCH", "DELETE"]
-            ),
+            Route(WEBHOOK_PATH, intake),  # plain ASGI: every method reaches it (405 there)
             Route("/events", events, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -173,4 +149,5 @@ def create_app(settings: Settings, store: LandingStore | None = None) -> Starlet
     )
     app.state.store = store
     app.state.metrics = metrics
+    app.state.verifier = verifier
     return app

@@ -1,4 +1,9 @@
-"""Turn an authentic delivery into a landing row (parse once, flag what we cannot process)."""
+"""Turn an authentic delivery into a landing row: parse once, flag what we cannot process.
+
+Every value taken from the body is checked so that the row can always be stored: a string that
+DuckDB cannot encode (a lone surrogate from a ``\\ud800`` escape) or a timestamp outside the
+range Python can read back would otherwise fail the whole group commit it is part of.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 KNOWN_TYPES = frozenset({"asset.processing.completed", "asset.processing.failed"})
-KEPT_HEADERS = (
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "content-type",
-    "user-agent",
-)
+MAX_TEXT_LENGTH = 255  # ids and type names are short; longer ones are not trusted as keys
 
 
 @dataclass(slots=True)
@@ -24,44 +23,57 @@ class LandingRow:
     event_timestamp: datetime | None
     received_at: datetime
     body: bytes
-    headers: str
+    headers: str  # JSON object of the delivery headers we keep
     is_parseable: bool
     is_known_type: bool
     is_test: bool
 
 
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
+def _text(value: object) -> str | None:
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_LENGTH:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return value
 
 
-def landing_row(body: bytes, headers: dict[str, str]) -> LandingRow:
-    webhook_id = headers["webhook-id"]
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _envelope(body: bytes) -> dict | None:
     try:
         envelope = json.loads(body)
-        parseable = isinstance(envelope, dict)
-    except ValueError:
-        envelope, parseable = None, False
-    if not parseable:
-        envelope = {}
-    event_id = envelope.get("id") if isinstance(envelope.get("id"), str) else None
-    event_type = envelope.get("type") if isinstance(envelope.get("type"), str) else None
-    data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+        return None
+    return envelope if isinstance(envelope, dict) else None
+
+
+def landing_row(body: bytes, webhook_id: str, kept_headers: dict[str, str]) -> LandingRow:
+    envelope = _envelope(body)
+    parseable = envelope is not None
+    envelope = envelope or {}
+    event_type = _text(envelope.get("type"))
+    data = envelope.get("data")
     return LandingRow(
-        event_id=event_id or webhook_id,
+        # The envelope id is the event's identity; webhook-id equals it for this sender, and
+        # stands in when the body has no usable id, so that every authentic delivery has a key.
+        event_id=_text(envelope.get("id")) or webhook_id,
         webhook_id=webhook_id,
         event_type=event_type,
         event_timestamp=_timestamp(envelope.get("timestamp")),
         received_at=datetime.now(UTC),
         body=body,
-        headers=json.dumps(kept),
+        headers=json.dumps(kept_headers),
         is_parseable=parseable,
         is_known_type=event_type in KNOWN_TYPES,
-        is_test=data.get("test") is True,
+        is_test=isinstance(data, dict) and data.get("test") is True,
     )
