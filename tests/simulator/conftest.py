@@ -74,3 +74,15 @@ def live_api(sim: SimHandle, keys: Keys) -> Iterator[Api]:
 def sink() -> Iterator[WebhookSink]:
     with WebhookSink() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def fresh_api(keys: Keys) -> Iterator[Api]:
+    """A simulator of its own, for tests that count events: no other test's subscriptions."""
+    with running_simulator(
+        api_keys=[keys.sandbox, keys.live], time_scale=0.002, failure_rate=0.0
+    ) as handle:
+        client = Api(handle.base_url, keys.sandbox)
+        client.sim = handle
+        yield client
+        client.close()

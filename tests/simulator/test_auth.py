@@ -95,7 +95,7 @@ def test_workspace_isolation(api, other_api):
     r = other_api.post("/submissions", json={"assets": [{"blobPath": path}]})
     assert r.status_code == 403
     # Subscriptions: 403 for another workspace's, and never listed.
-    sub = api.subscribe("https://example.com/hook")
+    sub = api.subscribe("https://127.0.0.1:9/hook")
     for method in ("GET", "PATCH", "DELETE"):
         r = other_api.http.request(
             method, f"/webhooks/subscriptions/{sub['id']}", json={"enabled": False}
