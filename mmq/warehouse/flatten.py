@@ -356,7 +356,8 @@ def _flatten_failures(
     latest_failed = failed_events[-1] if failed_events else None
     latest = max(events, key=_event_order, default=None)
     # The current failure is the latest event when that event is a failure.
-    current_event_id = latest_failed["event_id"] if current and latest is latest_failed else None
+    is_latest = latest_failed is not None and latest is latest_failed
+    current_event_id = latest_failed["event_id"] if current and is_latest else None
     for event in failed_events:
         is_current = event["event_id"] == current_event_id
         rows.add(
