@@ -18,7 +18,7 @@ from pipelines.resources import ReceiverFeedResource
 from sensors.planning import FeedCursor, PartitionRange, plan_ranges
 
 SENSOR_NAME = "receiver_feed_sensor"
-# Ranges requested per tick besides the main one (late events far back in partition order).
+# Most ranges (runs) requested per tick, the main one included; the rest wait in the cursor.
 MAX_RUNS_PER_TICK = 3
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
