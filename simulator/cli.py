@@ -11,6 +11,7 @@ KEYS = "API keys"
 CLOCK = "Processing model"
 HOOKS = "Webhook delivery"
 LIMITS = "Rate limits"
+SEEDING = "Seeding"
 FAULTS = "Fault injection (off by default; flags override a --faults profile)"
 
 
@@ -187,6 +188,19 @@ def main(
             "duration_seconds, concurrency, retry_failed, seed) to drive once the API is up."
         ),
     ] = None,
+    seed_submissions: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Settled submissions to put in the first --api-key's workspace at start "
+            "(no webhooks; ids derive from the key, see simulator.seeding).",
+            rich_help_panel=SEEDING,
+        ),
+    ] = 0,
+    seed_assets_per_submission: Annotated[
+        int,
+        typer.Option(min=1, help="Assets per seeded submission.", rich_help_panel=SEEDING),
+    ] = 5,
     log_level: Annotated[
         str, typer.Option(help="uvicorn log level (critical, error, warning, info, debug).")
     ] = "warning",
@@ -251,11 +265,26 @@ def main(
         # A throw-away sandbox key the simulator itself made up: the user needs it to call us.
         typer.echo(f"generated sandbox API key: {keys[0]}")
     app = create_app(config)
+    if seed_submissions:
+        _seed(app, config, keys[0], seed_submissions, seed_assets_per_submission)
     base_url = f"http://{host}:{port}"
     if spec is not None:
         _drive_scenario_when_up(spec, base_url, keys[0])
     typer.echo(f"simulator: {base_url}/api/integrations (OpenAPI docs at {base_url}/docs)")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _seed(app, config, key: str, submissions: int, assets_per_submission: int) -> None:
+    import time
+
+    from simulator.seeding import seed_finished_submissions
+
+    started = time.monotonic()
+    assets = seed_finished_submissions(
+        app.state.sim.state, config, key, submissions, assets_per_submission
+    )
+    seconds = time.monotonic() - started
+    typer.echo(f"seeded {submissions} submissions / {assets} assets in {seconds:.1f}s")
 
 
 def _drive_scenario_when_up(spec: dict, base_url: str, key: str) -> None:

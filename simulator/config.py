@@ -49,7 +49,9 @@ class FaultProfile(BaseModel):
     ``rate_*`` and ``latency_ms`` apply to every API request (or, when ``paths`` is not empty, to
     those whose path contains one of its fragments). ``endpoints`` overrides them per endpoint:
     each key is a path fragment, optionally preceded by an HTTP method (``"GET /issues"``,
-    ``"/topics"``, ``"POST /submissions"``); the longest matching key wins.
+    ``"/topics"``, ``"POST /submissions"``); the longest matching key wins. A field an
+    ``endpoints`` entry leaves unset takes the profile's value where that applies (so not on
+    paths that ``paths`` excludes), else 0.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,8 +69,11 @@ class FaultProfile(BaseModel):
     def _rates_fit(self) -> FaultProfile:
         # The three rates share one roll per request, so together they cannot exceed 1.
         for name, faults in [("profile", self), *self.endpoints.items()]:
+            inherits = faults is self or self._profile_may_apply(name)
             total = sum(
-                getattr(faults, f) if getattr(faults, f) is not None else getattr(self, f)
+                getattr(faults, f)
+                if getattr(faults, f) is not None
+                else (getattr(self, f) if inherits else 0.0)
                 for f in ("rate_429", "rate_500", "rate_502")
             )
             if total > 1:
@@ -78,6 +83,12 @@ class FaultProfile(BaseModel):
             if fragment and method not in HTTP_METHODS:
                 raise ValueError(f"endpoints key {key!r}: expected '[METHOD ]/path-fragment'")
         return self
+
+    def _profile_may_apply(self, endpoint_key: str) -> bool:
+        """Whether the profile-wide rates can reach paths an ``endpoints`` key matches: always
+        without ``paths``; otherwise only when a ``paths`` fragment and the key's overlap."""
+        fragment = endpoint_key.partition(" ")[2] or endpoint_key
+        return not self.paths or any(p in fragment or fragment in p for p in self.paths)
 
     @property
     def api_faults_enabled(self) -> bool:

@@ -39,12 +39,16 @@ def rates_for(profile: FaultProfile, method: str, path: str) -> Rates | None:
             continue
         if fragment in path and len(key) > len(best_key):
             best_key, best = key, faults
-    if best is None and profile.paths and not any(part in path for part in profile.paths):
+    # ``paths`` limits the profile-wide rates, also where an endpoint key leaves a field unset.
+    profile_applies = not profile.paths or any(part in path for part in profile.paths)
+    if best is None and not profile_applies:
         return None
 
     def pick(name: str) -> float:
         value = getattr(best, name) if best is not None else None
-        return getattr(profile, name) if value is None else value
+        if value is not None:
+            return value
+        return getattr(profile, name) if profile_applies else 0.0
 
     return Rates(pick("rate_429"), pick("rate_500"), pick("rate_502"), pick("latency_ms"))
 

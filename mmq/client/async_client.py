@@ -157,8 +157,13 @@ class AsyncMediaMagicClient:
                 asset = await self.get_asset(submission_id, asset_id)
             except NotFound:
                 raise exc from None
-            if (asset.status or "").lower() not in TERMINAL:
+            status = (asset.status or "").lower()
+            if status not in TERMINAL:
                 raise NotReady(404, exc.method, exc.path, exc.detail, exc.body) from None
+            if status != "failed":
+                # It finished between our two reads, so the results may be there now. A second
+                # 404 stays NotFound: only the caller knows whether the event was moments ago.
+                return await self._get(path)
             raise
 
     async def retry_asset(self, submission_id: str, asset_id: str) -> models.CreatedSubmission:

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -18,11 +26,19 @@ class ApiModel(BaseModel):
     def raw(self) -> dict:
         return self._raw
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: ValidatorFunctionWrapHandler):
+        # On every model, nested ones too (a submission's assets, a page's items): set here
+        # rather than in from_json, which only sees the outermost object.
+        model = handler(data)
+        if isinstance(data, dict):
+            model._raw = data
+        return model
+
     @classmethod
     def from_json(cls, data: dict):
-        model = cls.model_validate(data)
-        model._raw = data
-        return model
+        return cls.model_validate(data)
 
 
 class UploadUrl(ApiModel):
