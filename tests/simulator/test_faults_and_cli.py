@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -192,6 +193,9 @@ def test_the_command_serves_merges_fault_flags_and_drives_a_scenario(tmp_path: P
         text=True,
         env=env,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/health", timeout=30, process=process)
@@ -203,8 +207,14 @@ def test_the_command_serves_merges_fault_flags_and_drives_a_scenario(tmp_path: P
         assert (r.status_code, r.headers.get("Retry-After")) == (429, "9")
         assert api.get(f"/submissions/{NO_SUCH}").status_code == 404
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"].startswith("MediaMagic")
+        # The scenario runs beside the server: let it finish before stopping the process.
+        deadline = time.monotonic() + 60
+        while not any("scenario done" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=15)
+        process.wait(timeout=15)
+        reader.join(timeout=15)
+    output = "".join(lines)
     assert "scenario done: 3 submissions" in output, output
     assert key not in output  # given keys are never echoed
