@@ -182,6 +182,49 @@ async def rate_run(
     }
 
 
+# --- closed-loop saturating generator (when wrk is not installed) -----------------------------
+async def closed_run(port: int, deliveries: list[Delivery], duration: float, connections: int):
+    """``connections`` senders, each sending its next delivery as soon as the last is answered,
+    for ``duration`` seconds: the sustained rate the server can take."""
+    position = 0
+    statuses: dict[int, int] = {}
+    failures = 0
+    deadline = time.perf_counter() + duration
+
+    async def sender() -> None:
+        nonlocal position, failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline and position < len(deliveries):
+                delivery = deliveries[position]
+                position += 1
+                writer.write(delivery.raw)
+                try:
+                    status = await asyncio.wait_for(_read_response(reader), 30)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                    failures += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
+    accepted = sum(n for status, n in statuses.items() if 200 <= status < 300)
+    return {
+        "sent": position,
+        "elapsed_s": elapsed,
+        "answered": sum(statuses.values()),
+        "failures": failures,
+        "statuses": statuses,
+        "accepted": accepted,
+        "accepted_per_s": accepted / elapsed,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +236,14 @@ def main() -> None:
     rate.add_argument("--connections", type=int, default=256)
     rate.add_argument("--duplicate-share", type=float, default=0.1)
     rate.add_argument("--out", type=Path, required=True)
+    closed = sub.add_parser("closed", help="saturating closed-loop load; writes results as JSON")
+    closed.add_argument("--port", type=int, required=True)
+    closed.add_argument("--secret-file", type=Path, required=True)
+    closed.add_argument("--duration", type=float, default=8)
+    closed.add_argument("--connections", type=int, default=64)
+    closed.add_argument("--duplicate-share", type=float, default=0.05)
+    closed.add_argument("--unique", type=int, default=60_000, help="deliveries to pre-sign")
+    closed.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     try:
         import uvloop
@@ -201,6 +252,11 @@ def main() -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
         pass
     secret = args.secret_file.read_text().strip()
+    if args.command == "closed":
+        deliveries = make_deliveries(secret, args.unique, args.duplicate_share)
+        result = asyncio.run(closed_run(args.port, deliveries, args.duration, args.connections))
+        args.out.write_text(json.dumps(result))
+        sys.exit(0)
     count = int(args.rate * args.duration)
     unique = round(count * (1 - args.duplicate_share)) + 1
     deliveries = make_deliveries(secret, unique, args.duplicate_share)

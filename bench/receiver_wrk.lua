@@ -33,3 +33,14 @@ function request()
   if counter > #requests then counter = 1 end
   return raw
 end
+
+-- One JSON line for bench/bench_receiver.py: totals over all threads.
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '\nMMQ_WRK_RESULT {"requests":%d,"duration_us":%d,"non_2xx_3xx":%d,' ..
+    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, errors.status, errors.connect, errors.read,
+    errors.write, errors.timeout, latency:percentile(50), latency:percentile(99)))
+end

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from contextlib import asynccontextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -46,15 +46,21 @@ def parse_cursor(value: str | None, default: int, low: int, high: int) -> int | 
     return number if low <= number <= high else None
 
 
+def iso_utc(moment: object) -> str | None:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).isoformat()
+    return None if moment is None else str(moment)  # DuckDB hands out-of-range values as text
+
+
 def feed_event(row: tuple) -> dict:
     return {
         "seq": row[0],
         "event_id": row[1],
         "webhook_id": row[2],
         "event_type": row[3],
-        # DuckDB answers in the process's time zone; the feed always speaks UTC
-        "event_timestamp": row[4].astimezone(UTC).isoformat() if row[4] else None,
-        "received_at": row[5].astimezone(UTC).isoformat(),
+        # the landing session runs in UTC (store.py); the feed always speaks UTC too
+        "event_timestamp": iso_utc(row[4]),
+        "received_at": iso_utc(row[5]),
         "is_parseable": row[6],
         "is_known_type": row[7],
         "is_test": row[8],
@@ -105,8 +111,11 @@ def create_app(settings: Settings, store: LandingStore | None = None) -> Starlet
             )
         out = [feed_event(row) for row in rows]
         next_after = out[-1]["seq"] if out else after
-        store.fed_seq = max(store.fed_seq, next_after)
         latest = store.last_seq
+        # A cursor past the end (say, kept from a reset landing file) hands nothing out: it must
+        # not hide the backlog from the freshness gauge, so only a real position counts.
+        if next_after <= latest:
+            store.fed_seq = max(store.fed_seq, next_after)
         return JSONResponse(
             {
                 "events": out,

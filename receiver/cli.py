@@ -52,7 +52,7 @@ def main(
         float | None,
         typer.Option(
             help="Longest wait for more events before a commit starts "
-            "[MMQ_RECEIVER_BATCH_MAX_MS, 1]."
+            "[MMQ_RECEIVER_BATCH_MAX_MS, 5]."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
