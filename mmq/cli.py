@@ -13,6 +13,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold secrets
     add_completion=False,
+    # Markdown: docstrings wrap to the terminal (blank lines split paragraphs), so help reads
+    # well at 80 columns.
+    rich_markup_mode="markdown",
 )
 
 
@@ -38,3 +41,6 @@ app.command("webhook-test")(webhook_test_cmd.main)
 app.command("submit")(submit_cmd.main)
 app.command("status")(status_cmd.main)
 app.command("retry")(status_cmd.retry)
+from mmq.demo import command as demo_cmd  # noqa: E402
+
+app.command("demo")(demo_cmd.main)

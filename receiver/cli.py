@@ -60,7 +60,7 @@ def main(
     """Receive signed MediaMagic webhooks: verify, deduplicate and land them durably in DuckDB.
 
     POST /webhooks/integrations is verified (Standard Webhooks) against every configured
-    secret and answered 2xx only once the event is committed to <data-dir>/landing.duckdb;
+    secret and answered 2xx only once the event is committed to DATA_DIR/landing.duckdb;
     retries of a landed event get 2xx and are not landed twice. GET /events?after=SEQ&limit=N
     serves landed events to the pipeline (Authorization: Bearer MMQ_FEED_TOKEN), GET /healthz
     and GET /metrics (Prometheus) serve operations.

@@ -204,7 +204,7 @@ def create(
     """Create a subscription and store its one-time webhook secret in a 0600 file.
 
     The API returns the whsec_ secret only in this answer. It is written to --secret-file (or
-    $MMQ_DATA_DIR/secrets/<id>.whsec) and only the path is printed, unless --show-secret. An
+    $MMQ_DATA_DIR/secrets/ID.whsec) and only the path is printed, unless --show-secret. An
     existing file is never replaced without --force. With --json the secret field is null
     (unless --show-secret) and secretFile names the file. The API key comes from MMQ_API_KEY or
     --api-key-file, never from the command line.
