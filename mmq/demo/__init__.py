@@ -1,0 +1,1 @@
+"""``mmq demo``: the whole product on embedded defaults, driven by a realistic scenario."""
