@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -128,3 +129,25 @@ def run_checks(
         return outcomes
     finally:
         conn.unregister(scope)
+
+
+PENDING_AGE_CHECK = "pending_not_older_than_threshold"
+PENDING_AGE_DESCRIPTION = (
+    "No fetch has been pending longer than `MMQ_PENDING_ALERT_SECONDS` (results that never "
+    "appear, an API that keeps failing): look at `pending_fetches` before trusting the tables."
+)
+
+
+def pending_age_check(
+    conn: duckdb.DuckDBPyConnection, *, now: datetime, threshold_seconds: float
+) -> CheckOutcome:
+    """The whole pending list (not a run's scope): old pending rows are what to alert on."""
+    rows = conn.execute(
+        """
+        SELECT submission_id, asset_id, reason FROM pending_fetches
+        WHERE state = 'pending' AND first_seen_at < ?
+        ORDER BY first_seen_at
+        """,
+        [now - timedelta(seconds=threshold_seconds)],
+    ).fetchall()
+    return CheckOutcome(PENDING_AGE_CHECK, len(rows), rows[:10], PENDING_AGE_DESCRIPTION)

@@ -6,7 +6,7 @@ import dagster as dg
 
 from mmq.feed import FeedUnavailable
 from mmq.settings import get_settings
-from mmq.warehouse import pending, steps
+from mmq.warehouse import checks, pending, steps
 from pipelines.metadata import counts_table, load_id, markdown_table
 from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
 from pipelines.resources import IntegrationsApiResource, ReceiverFeedResource, WarehouseResource
@@ -118,6 +118,13 @@ def api_responses(
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
     deps=[api_responses],
+    check_specs=[
+        dg.AssetCheckSpec(
+            checks.PENDING_AGE_CHECK,
+            asset="pending_fetches",
+            description=checks.PENDING_AGE_DESCRIPTION,
+        )
+    ],
     description="Fetches still to retry (results not ready, API errors), with backoff; "
     "the feed sensor reads `upcoming` from this metadata to schedule the retries.",
 )
@@ -125,11 +132,24 @@ def pending_fetches(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     now = datetime.now(UTC)
+    threshold = get_settings().pending_alert_seconds
     with warehouse.connect() as conn:
         state = pending.summary(conn, now)
+        stale = checks.pending_age_check(conn, now=now, threshold_seconds=threshold)
     upcoming = state["upcoming"]
     context.log.info(f"{state['pending']} pending, {state['given_up']} given up")
+    check = dg.AssetCheckResult(
+        check_name=stale.name,
+        passed=stale.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failures": stale.failures,
+            "threshold_seconds": threshold,
+            "examples": markdown_table(["submission", "asset", "reason"], stale.examples),
+        },
+    )
     return dg.MaterializeResult(
+        check_results=[check],
         metadata={
             "pending": state["pending"],
             "given_up": state["given_up"],
@@ -158,5 +178,5 @@ def pending_fetches(
                     for u in upcoming
                 ]
             ),
-        }
+        },
     )

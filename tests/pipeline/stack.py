@@ -123,7 +123,11 @@ class Stack:
 
 
 @contextmanager
-def running_stack(data_dir: Path, **sim_config) -> Iterator[Stack]:
+def running_stack(
+    data_dir: Path, instance_overrides: dict | None = None, **sim_config
+) -> Iterator[Stack]:
+    """``instance_overrides``: Dagster instance config (e.g. a run coordinator that launches
+    submitted runs at once, where no daemon dequeues them)."""
     sim_config.setdefault("time_scale", 0.02)
     with running_simulator(**sim_config) as sim:
         port = free_port()
@@ -136,6 +140,6 @@ def running_stack(data_dir: Path, **sim_config) -> Iterator[Stack]:
             running_receiver(
                 data_dir, secrets=[sub.secret.get_secret_value()], feed_token=token, port=port
             ) as receiver,
-            dg.instance_for_test() as instance,
+            dg.instance_for_test(overrides=instance_overrides) as instance,
         ):
             yield Stack(sim, receiver, Path(data_dir), token, instance)
