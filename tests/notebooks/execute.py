@@ -55,7 +55,9 @@ async def _run(job: Job, timeout: float) -> Result:
     if job.parameters:
         # papermill's own reading and injection: a cell tagged `injected-parameters` follows
         # the cell tagged `parameters`, as `papermill -p` does.
-        nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS / job.notebook)), job.parameters)
+        nb = parameterize_notebook(
+            load_notebook_node(str(NOTEBOOKS / job.notebook)), job.parameters
+        )
     else:
         nb = nbformat.read(NOTEBOOKS / job.notebook, as_version=4)
     env = {**os.environ, "MMQ_DATA_DIR": str(job.data_dir)}
@@ -70,7 +72,7 @@ async def _run(job: Job, timeout: float) -> Result:
     )
     try:
         await client.async_execute(env=env)
-    except BaseException as error:  # noqa: BLE001 - handed back to the test that owns the job
+    except BaseException as error:
         return Result(job, None, error)
     finally:
         # nbclient only shuts down kernels it created itself; this one is ours.
@@ -92,5 +94,7 @@ def outputs(nb: nbformat.NotebookNode) -> list[dict]:
 
 def stdout(nb: nbformat.NotebookNode) -> str:
     return "".join(
-        out["text"] for out in outputs(nb) if out["output_type"] == "stream" and out["name"] == "stdout"
+        out["text"]
+        for out in outputs(nb)
+        if out["output_type"] == "stream" and out["name"] == "stdout"
     )

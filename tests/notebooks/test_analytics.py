@@ -1,4 +1,4 @@
-"""mmq.analytics: read-only, a clear error before the first publish, and the file released on close."""
+"""mmq.analytics: read-only, a clear error before the first publish, the file released on close."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_a_missing_file_says_to_run_the_pipeline_first(tmp_path, monkeypatch):
     assert isinstance(caught.value, FileNotFoundError)
     assert not expected.parent.exists()  # nothing was created on the way
 
-    with pytest.raises(AnalyticsNotFound, match="first: .*elsewhere.duckdb not found"):
+    with pytest.raises(AnalyticsNotFound, match=r"first: .*elsewhere\.duckdb not found"):
         connect(tmp_path / "elsewhere.duckdb")
 
 
