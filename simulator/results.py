@@ -110,12 +110,15 @@ def _issue(rng: random.Random, ref: int, created: datetime) -> dict:
     word = rng.choice(WORDS)
     precedents = [
         {
-            "url": f"https://www.asa.org.uk/rulings/ruling-{rng.randrange(10_000, 99_999)}.html",
+            "url": f"https://www.asa.org.uk/rulings/ruling-{ruling}.html",
             "title": f"ASA Ruling on {rng.choice(['Acme', 'Brightside', 'Nova', 'Zest'])} Ltd",
             "decision": rng.choice(DECISIONS),
             "date": (created - timedelta(days=rng.randrange(30, 2000))).strftime("%Y-%m-%d"),
         }
-        for _ in range(rng.choices((0, 1, 2, 3), (0.4, 0.3, 0.2, 0.1))[0])
+        # distinct rulings: one issue never cites the same precedent twice
+        for ruling in rng.sample(
+            range(10_000, 99_999), rng.choices((0, 1, 2, 3), (0.4, 0.3, 0.2, 0.1))[0]
+        )
     ]
     updated = created + timedelta(minutes=rng.randrange(0, 600))
     return {

@@ -31,32 +31,47 @@ def replace_rows(
     tuple. Returns the number of rows inserted.
     """
     columns = [scope_column] if isinstance(scope_column, str) else list(scope_column)
-    if scope is None:
-        keys = rows.select(columns)
-    else:
-        values = list(scope)
-        if not values:
-            keys = None
-        elif len(columns) == 1:
-            keys = pa.table({columns[0]: [v for v in values]})
-        else:
-            keys = pa.table({c: [v[i] for v in values] for i, c in enumerate(columns)})
-    if keys is not None and keys.num_rows:
-        name = f"_scope_{next(_names)}"
-        conn.register(name, keys)
-        try:
-            match = " AND ".join(f"t.{c} = s.{c}" for c in columns)
-            keys_sql = f"(SELECT DISTINCT * FROM {name}) s"
-            conn.execute(f"DELETE FROM {table} t USING {keys_sql} WHERE {match}")
-        finally:
-            conn.unregister(name)
+    keys = rows.select(columns) if scope is None else key_table(columns, scope)
+    delete_keys(conn, table, keys)
+    return insert_arrow(conn, table, rows)
+
+
+def key_table(columns: Sequence[str], values: Iterable) -> pa.Table:
+    """Scope values (scalars for one column, tuples for several) as an Arrow key table."""
+    values = list(values)
+    if len(columns) == 1:
+        return pa.table({columns[0]: values})
+    return pa.table({c: [v[i] for v in values] for i, c in enumerate(columns)})
+
+
+def delete_keys(conn: duckdb.DuckDBPyConnection, table: str, keys: pa.Table) -> None:
+    """Delete the rows of ``table`` matching a row of ``keys`` on all its columns (semi-join)."""
+    if not keys.num_rows:
+        return
+    name = f"_scope_{next(_names)}"
+    conn.register(name, keys)
+    try:
+        match = " AND ".join(f"t.{c} = s.{c}" for c in keys.column_names)
+        keys_sql = f"(SELECT DISTINCT * FROM {name}) s"
+        conn.execute(f"DELETE FROM {table} t USING {keys_sql} WHERE {match}")
+    finally:
+        conn.unregister(name)
+
+
+def insert_relation(conn: duckdb.DuckDBPyConnection, table: str, relation: str) -> None:
+    """``INSERT … SELECT`` every column of ``table`` from a table, view or registered name."""
+    column_list = ", ".join(TABLES[table].column_names)
+    conn.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {relation}")
+
+
+def insert_arrow(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> int:
+    """Insert an Arrow table through DuckDB's Arrow scan; returns the number of rows."""
     if rows.num_rows == 0:
         return 0
     name = f"_rows_{next(_names)}"
     conn.register(name, rows)
     try:
-        column_list = ", ".join(TABLES[table].column_names)
-        conn.execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {name}")
+        insert_relation(conn, table, name)
     finally:
         conn.unregister(name)
     return rows.num_rows

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,10 +22,17 @@ import duckdb
 import pyarrow as pa
 
 from mmq.client import AsyncMediaMagicClient
-from mmq.warehouse import flatten
+from mmq.warehouse import flatten, flatten_sql
 from mmq.warehouse.connection import transaction
-from mmq.warehouse.fetch import SubmissionFetch, fetch_submissions
-from mmq.warehouse.load import query_dicts, replace_rows, scope_table
+from mmq.warehouse.fetch import Response, SubmissionFetch, fetch_submissions
+from mmq.warehouse.load import (
+    delete_keys,
+    insert_arrow,
+    key_table,
+    query_dicts,
+    replace_rows,
+    scope_table,
+)
 from mmq.warehouse.pending import Backoff, record_outcomes
 from mmq.warehouse.schema import API_RESPONSES, LOADS, RECEIVER_STATS, create_all
 
@@ -196,22 +204,7 @@ def fetch_raw(
     started = datetime.now(UTC)
     recent = recently_completed_assets(conn, ids, started) if ids else set()
     fetches = asyncio.run(_fetch_all(client_factory, ids, recent, log))
-    responses = [r for f in fetches for r in f.responses]
-    table = pa.Table.from_pylist(
-        [
-            {
-                "kind": r.kind,
-                "submission_id": r.submission_id,
-                "asset_id": r.asset_id,
-                "status_code": r.status_code,
-                "body": json.dumps(r.body, separators=(",", ":")),
-                "fetched_at": r.fetched_at,
-                "_load_id": load_id,
-            }
-            for r in responses
-        ],
-        schema=API_RESPONSES.arrow_schema(),
-    )
+    table = responses_table([r for f in fetches for r in f.responses], load_id)
     failures: dict[str, int] = defaultdict(int)
     for fetch in fetches:
         for failure in fetch.failures.values():
@@ -244,6 +237,23 @@ def fetch_raw(
     )
 
 
+def responses_table(responses: list[Response], load_id: str) -> pa.Table:
+    """Raw responses → one ``api_responses`` Arrow table, built column by column."""
+    compact = json.JSONEncoder(separators=(",", ":")).encode
+    return pa.table(
+        {
+            "kind": [r.kind for r in responses],
+            "submission_id": [r.submission_id for r in responses],
+            "asset_id": [r.asset_id for r in responses],
+            "status_code": [r.status_code for r in responses],
+            "body": [compact(r.body) for r in responses],
+            "fetched_at": [r.fetched_at for r in responses],
+            "_load_id": [load_id] * len(responses),
+        },
+        schema=API_RESPONSES.arrow_schema(),
+    )
+
+
 async def _fetch_all(client_factory, ids, recent, log) -> list[SubmissionFetch]:
     client: AsyncMediaMagicClient = client_factory()
     done = 0
@@ -261,6 +271,21 @@ async def _fetch_all(client_factory, ids, recent, log) -> list[SubmissionFetch]:
         await client.aclose()
 
 
+class PhaseClock:
+    """Adds the seconds since the previous lap to ``timings[phase]`` (no-op without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        if self.timings is None:
+            return
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
+        self.last = now
+
+
 # --- 3. flatten -----------------------------------------------------------------------------
 CHILD_TABLES_BY_SUBMISSION = ("submissions", "assets", "asset_failures")
 CHILD_TABLES_BY_ASSET = ("issues", "issue_precedents", "topics", "topic_issues")
@@ -272,20 +297,25 @@ def rebuild_tables(
     *,
     load_id: str,
     run_id: str | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Re-flatten these submissions from their latest raw responses; returns rows per table.
 
     A submission without a landed status keeps its old rows; so does an asset whose results
-    were never fetched (their fetch is on the pending list).
+    were never fetched (their fetch is on the pending list). Issues and topics are flattened
+    by DuckDB where the raw bodies lie (``flatten_sql``); odd bodies, the statuses and the
+    events go through the reference flatten in Python. ``timings`` (if given) receives the
+    seconds spent per phase.
     """
     ids = list(dict.fromkeys(submission_ids))
     started = datetime.now(UTC)
+    clock = PhaseClock(timings)
     scope = scope_table(conn, "submission_id", ids)
     try:
-        raw = conn.execute(
+        raw_statuses = conn.execute(
             f"""
-            SELECT kind, submission_id, asset_id, body, fetched_at FROM api_responses
-            WHERE submission_id IN (SELECT submission_id FROM {scope})
+            SELECT submission_id, body, fetched_at FROM api_responses
+            WHERE kind = 'submission' AND submission_id IN (SELECT submission_id FROM {scope})
             """
         ).fetchall()
         events = query_dicts(
@@ -305,22 +335,38 @@ def rebuild_tables(
         ).fetchall()
     finally:
         conn.unregister(scope)
-    statuses: dict[str, tuple[dict, datetime]] = {}
-    results: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
-    for kind, sid, aid, body, fetched_at in raw:
-        if kind == "submission":
-            statuses[sid] = (json.loads(body), fetched_at)
-        else:
-            results[(sid, aid)][kind] = json.loads(body)
+    clock.lap("read")
+    staged = flatten_sql.stage_results(conn, ids, load_id=load_id)
+    clock.lap("sql_parse_flatten")
+    return _replace_flattened(
+        conn,
+        staged,
+        raw_statuses,
+        events,
+        {r[0] for r in pending},
+        load_id=load_id,
+        run_id=run_id,
+        started=started,
+        clock=clock,
+    )
+
+
+def _replace_flattened(
+    conn, staged, raw_statuses, events, pending_assets, *, load_id, run_id, started, clock
+) -> dict[str, int]:
+    odd_bodies: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for kind, sid, aid, body in staged.python_bodies:
+        odd_bodies[(sid, aid)][kind] = json.loads(body)
+    statuses = {sid: (json.loads(body), fetched_at) for sid, body, fetched_at in raw_statuses}
     events_by_asset: dict[str, list[dict]] = defaultdict(list)
     for event in events:
         events_by_asset[event["asset_id"]].append(event)
-    pending_assets = {r[0] for r in pending}
+    clock.lap("json_parse")
 
     rows = flatten.Rows()
-    fetched_assets: list[str] = []
-    issue_counts: dict[str, int] = {}
-    for (sid, aid), bodies in results.items():
+    fetched_assets = [aid for _sid, aid, _n in staged.fetched]
+    issue_counts = {aid: n for _sid, aid, n in staged.fetched}
+    for (sid, aid), bodies in odd_bodies.items():
         if "issues" not in bodies or "topics" not in bodies:
             continue
         membership = flatten.topic_membership(bodies["topics"])
@@ -347,16 +393,24 @@ def rebuild_tables(
             results_state=state,
             fetched_issue_counts=issue_counts,
         )
+    clock.lap("flatten")
+    arrow = {table: rows.arrow(table) for table in rows.columns}
+    submission_keys = key_table(["submission_id"], statuses)
+    asset_keys = key_table(["asset_id"], fetched_assets)
+    clock.lap("arrow_build")
     counts: dict[str, int] = {}
     with transaction(conn):
         for table in CHILD_TABLES_BY_SUBMISSION:
-            counts[table] = replace_rows(
-                conn, table, rows.arrow(table), scope_column="submission_id", scope=statuses
-            )
+            delete_keys(conn, table, submission_keys)
         for table in CHILD_TABLES_BY_ASSET:
-            counts[table] = replace_rows(
-                conn, table, rows.arrow(table), scope_column="asset_id", scope=fetched_assets
-            )
+            delete_keys(conn, table, asset_keys)
+        clock.lap("delete")
+        for table in CHILD_TABLES_BY_SUBMISSION:
+            counts[table] = insert_arrow(conn, table, arrow[table])
+        for table in CHILD_TABLES_BY_ASSET:
+            fast = insert_arrow(conn, table, staged.tables[table])
+            counts[table] = fast + insert_arrow(conn, table, arrow[table])
+        clock.lap("insert")
         record_load(
             conn,
             load_id=load_id,
@@ -366,4 +420,5 @@ def rebuild_tables(
             submissions=len(statuses),
             row_counts=counts,
         )
+    clock.lap("commit")
     return counts
