@@ -54,7 +54,7 @@ demo: install ## run the whole product end to end on embedded defaults (Ctrl-C s
 demo-exit: install ## the demo, exiting when the reports are written
 	$(RUN) mmq demo --exit-when-done
 
-bench-simulator: install ## simulator read and delivery rates
+bench-simulator: install wrk ## simulator read and delivery rates
 	$(RUN) python bench/bench_simulator.py
 
 bench-receiver: install wrk ## receiver vs naive baseline vs no-op ceiling

@@ -1,8 +1,9 @@
 """Simulator benchmark: memory at the contract's scale, read requests/s and webhook deliveries/s.
 
 Every party runs in its own process, as in production: the simulator (``python -m mmq simulator``,
-seeded with ``--seed-submissions``), a no-op webhook sink (uvicorn), and the httpx load
-generators. Each figure comes with a baseline measured in the same run on the same stack:
+seeded with ``--seed-submissions``), a no-op webhook sink (uvicorn), and the load generators
+(wrk for reads when installed, else httpx). Each figure comes with a baseline measured in the
+same run on the same stack:
 
 - reads: the same load against a trivial FastAPI endpoint served by the same uvicorn = ceiling;
 - deliveries: plain unsigned httpx POSTs to the same sink at the same concurrency = ceiling.
@@ -20,8 +21,10 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -89,20 +92,27 @@ def serve_baseline(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def read_load(url: str, connections: int, seconds: float, submissions: int, assets: int):
-    """Closed-loop reads (status, issues, topics of seeded ids) on ``connections`` connections;
-    prints a JSON summary. The first 10% of the time is warm-up and not counted."""
+def read_paths(key: str, submissions: int, assets: int) -> list[str]:
+    """Status, issues and topics of random seeded ids, shuffled (precomputed: uuid5 per request
+    would load the generator, not the server)."""
     from simulator.seeding import seeded_asset_id, seeded_submission_id
 
-    key = os.environ[KEY_ENV]
     rng = random.Random(1)
     paths = []
-    for _ in range(5000):  # precomputed: uuid5 per request would load the generator, not us
+    for _ in range(5000):
         i, k = rng.randrange(submissions), rng.randrange(assets)
         sid, aid = seeded_submission_id(key, i), seeded_asset_id(key, i, k)
         base = f"{API_PREFIX}/submissions/{sid}"
         paths += [base, f"{base}/assets/{aid}/issues", f"{base}/assets/{aid}/topics"]
     rng.shuffle(paths)
+    return paths
+
+
+async def read_load(url: str, connections: int, seconds: float, submissions: int, assets: int):
+    """Closed-loop reads (status, issues, topics of seeded ids) on ``connections`` connections;
+    prints a JSON summary. The first 10% of the time is warm-up and not counted."""
+    key = os.environ[KEY_ENV]
+    paths = read_paths(key, submissions, assets)
     counts = {"ok": 0, "not_found": 0, "error": 0}
     warmup = seconds * 0.1
     started = time.monotonic()
@@ -207,6 +217,35 @@ def run_reads(url: str, env: dict, args) -> dict:
     return result
 
 
+def run_reads_wrk(url: str, env: dict, args, work: Path) -> dict:
+    """The same reads driven by wrk (C, several threads): the generator is no longer the limit."""
+    paths_file = work / "paths.txt"
+    key = env[KEY_ENV]
+    paths_file.write_text("\n".join(read_paths(key, args.submissions, args.assets_per_submission)))
+    command = ["wrk", "-t2", f"-c{args.wrk_connections}", f"-d{args.read_seconds:.0f}s"]
+    command += ["--timeout", "10s", "-s", str(ROOT / "bench" / "simulator_reads.lua"), url]
+    out = subprocess.run(
+        command,
+        env=env | {"MMQ_BENCH_PATHS": str(paths_file)},
+        capture_output=True,
+        text=True,
+        timeout=args.read_seconds + 120,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("MMQ_WRK_RESULT "):
+            raw = json.loads(line.split(" ", 1)[1])
+            seconds = raw["duration_us"] / 1e6
+            return {
+                "ok": raw["requests"] - raw["non_2xx_3xx"],
+                "not_found": raw["non_2xx_3xx"],  # failed seeded assets have no results
+                "error": raw["socket_errors"],
+                "seconds": seconds,
+                "rate": raw["requests"] / seconds,
+                "p99_ms": raw["p99_us"] / 1000,
+            }
+    raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+
+
 def sink_count(sink_url: str) -> int:
     return int(httpx.get(sink_url.rsplit("/", 1)[0] + "/count", timeout=10).text)
 
@@ -300,9 +339,12 @@ def orchestrate(args) -> int:
     sim_url = f"http://127.0.0.1:{sim_port}"
     sink_url = f"http://127.0.0.1:{sink_port}/webhooks/integrations"
     mode = "quick, noisy" if args.quick else "full"
+    # wrk (C) when installed: an httpx generator saturates before the server does.
+    use_wrk = shutil.which("wrk") is not None and not args.no_wrk
+    load = f"wrk, {args.wrk_connections}" if use_wrk else f"httpx, {args.connections}"
     print(
-        f"simulator benchmark ({mode}); {os.cpu_count()} CPUs; load: httpx, "
-        f"{args.connections} connections, separate processes"
+        f"simulator benchmark ({mode}); {os.cpu_count()} CPUs; read load: {load} connections; "
+        f"delivery workers {args.delivery_concurrency}; separate processes"
     )
     simulator = [
         sys.executable, "-m", "mmq", "simulator",
@@ -332,13 +374,18 @@ def orchestrate(args) -> int:
         stack.enter_context(process(me("--role", "sink", "--port", str(sink_port)), env))
         wait_for_http(sink_url.rsplit("/", 1)[0] + "/count", timeout=60)
 
-        reads = run_reads(sim_url, env, args)
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sim-")))
+
+        def reads_of(url: str) -> dict:
+            return run_reads_wrk(url, env, args, work) if use_wrk else run_reads(url, env, args)
+
+        reads = reads_of(sim_url)
         with process(
             me("--role", "baseline", "--port", str(base_port)),
             env,
             health=f"http://127.0.0.1:{base_port}/health",
         ):
-            ceiling = run_reads(f"http://127.0.0.1:{base_port}", env, args)
+            ceiling = reads_of(f"http://127.0.0.1:{base_port}")
         print(
             f"reads:      {reads['rate']:8,.0f} req/s  (ok {reads['ok']}, 404 failed-asset "
             f"{reads['not_found']}, errors {reads['error']})  ceiling {ceiling['rate']:,.0f} "
@@ -374,12 +421,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run (noisy figures)")
     parser.add_argument("--submissions", type=int, default=10_000, help="seeded submissions")
     parser.add_argument("--assets-per-submission", type=int, default=5, help="assets each")
-    parser.add_argument("--connections", type=int, default=4, help="read load connections")
+    parser.add_argument("--connections", type=int, default=4, help="httpx read connections")
+    parser.add_argument("--wrk-connections", type=int, default=32, help="wrk read connections")
+    parser.add_argument("--no-wrk", action="store_true", help="read load by httpx even with wrk")
     parser.add_argument("--read-seconds", type=float, default=None, help="measured read time")
     parser.add_argument("--deliveries", type=int, default=None, help="webhook deliveries to time")
     parser.add_argument("--subscriptions", type=int, default=10, help="subscriptions to the sink")
     parser.add_argument(
-        "--delivery-concurrency", type=int, default=64, help="simulator delivery workers"
+        "--delivery-concurrency", type=int, default=8, help="simulator delivery workers"
     )
     # Internal: the child processes this script starts.
     parser.add_argument("--role", help=argparse.SUPPRESS)

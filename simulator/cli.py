@@ -100,7 +100,7 @@ def main(
     ] = 10,
     delivery_concurrency: Annotated[
         int, typer.Option(help="Webhook deliveries in flight at once.", rich_help_panel=HOOKS)
-    ] = 64,
+    ] = 8,
     delivery_timeout: Annotated[
         float,
         typer.Option(help="Seconds before an attempt counts as failed.", rich_help_panel=HOOKS),
