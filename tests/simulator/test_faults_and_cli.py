@@ -30,6 +30,7 @@ NO_SUCH = "00000000-0000-0000-0000-000000000000"
 
 def _completed_asset(api: Api) -> tuple[str, str]:
     created = api.submit_new(1)
+    # callers run the simulator with failure_rate=0: a failed asset has no results (404)
     api.wait_terminal(created["submissionId"])
     return created["submissionId"], created["assets"][0]["assetId"]
 
@@ -37,7 +38,9 @@ def _completed_asset(api: Api) -> tuple[str, str]:
 def test_per_endpoint_502_and_counting():
     key = new_key()
     faults = FaultProfile(endpoints={"GET /issues": {"rate_502": 1.0}})
-    with running_simulator(api_keys=[key], time_scale=0.002, faults=faults) as sim:
+    with running_simulator(
+        api_keys=[key], time_scale=0.002, failure_rate=0.0, faults=faults
+    ) as sim:
         api = Api(sim.base_url, key)
         sid, aid = _completed_asset(api)
         for _ in range(3):
@@ -71,7 +74,9 @@ def test_injected_429_carries_retry_after_and_500_its_body():
 def test_paths_limit_the_global_rates_and_rates_are_shares():
     key = new_key()
     faults = FaultProfile(rate_500=1.0, paths=["/topics"])
-    with running_simulator(api_keys=[key], time_scale=0.002, faults=faults, seed=3) as sim:
+    with running_simulator(
+        api_keys=[key], time_scale=0.002, failure_rate=0.0, faults=faults, seed=3
+    ) as sim:
         api = Api(sim.base_url, key)
         sid, aid = _completed_asset(api)
         assert api.get(f"/submissions/{sid}/assets/{aid}/topics").status_code == 500
