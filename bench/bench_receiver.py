@@ -1,10 +1,11 @@
 """Receiver benchmark: ours vs the naive baseline vs the no-op ceiling, side by side, one run.
 
-Each variant runs as its own server process on loopback and is driven, one at a time, from a
-separate load process: ``wrk`` with ``bench/receiver_wrk.lua`` (pre-signed ~1 KB deliveries,
-unique ids plus ~5% sender retries) when ``wrk`` is on PATH, else the async generator of
-``bench/receiver_load.py``. Then each is driven at a fixed offered rate (1,000/s by default) by
-the open-loop generator, which measures ack latency from the scheduled send time.
+Each variant runs as its own server process on loopback, one at a time (started, measured,
+stopped), driven from a separate load process: first at a fixed offered rate (1,000/s by
+default) by the open-loop generator of ``bench/receiver_load.py``, which measures ack latency
+from the scheduled send time; then saturated by ``wrk`` with ``bench/receiver_wrk.lua``
+(pre-signed ~1 KB deliveries, unique ids plus ~5% sender retries) when ``wrk`` is on PATH, else
+by the async generator.
 
 Printed: sustained 2xx (accepted) events/s, p50/p99 ack latency at the fixed rate, peak RSS of
 each server, the ratios ours/naive and ours/no-op, and PASS/FAIL against the targets.
@@ -321,18 +322,19 @@ def main(argv=None) -> int:
                 del deliveries
         servers: dict[str, Server] = {}
         try:
+            # One server alive at a time: an overloaded naive server keeps working through its
+            # queue long after its load stops, and would steal the CPU of the next measurement.
+            # Each variant is first measured at the fixed rate (fresh), then saturated.
             for name in VARIANTS:
-                servers[name] = start_server(name, work, secret_file, secret)
-            for name in VARIANTS:
-                print(f"throughput: {name} ...", flush=True)
-                measure_throughput(servers[name], secret_file, work, wrk_files.get(name), args)
-            for name in VARIANTS:
+                server = servers[name] = start_server(name, work, secret_file, secret)
                 print(f"latency at {args.rate:.0f}/s: {name} ...", flush=True)
-                servers[name].latency = run_generator(
-                    servers[name], secret_file, work, args.rate, args.rate_duration, args
+                server.latency = run_generator(
+                    server, secret_file, work, args.rate, args.rate_duration, args
                 )
-            for server in servers.values():
+                print(f"throughput: {name} ...", flush=True)
+                measure_throughput(server, secret_file, work, wrk_files.get(name), args)
                 server.rss_mb = server.peak_rss_mb() or float("nan")
+                stop_server(server)
         finally:
             for server in servers.values():
                 stop_server(server)
