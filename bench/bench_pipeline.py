@@ -304,7 +304,7 @@ class Bench:
         with self.instance() as instance:
             for run_id in run_ids:
                 start = end = None
-                # One event per partition, each with the step's total: count each table once.
+                # One materialization per flattened table, with that table's row count.
                 counts: dict[str, int] = {}
                 for entry in instance.all_logs(run_id):
                     event = entry.dagster_event
@@ -327,7 +327,7 @@ class Bench:
 
     def warehouse_load_rates(self, run_ids: list[str]) -> tuple[int, float]:
         """Rows and seconds of the flatten + bulk load itself (the ``tables`` step's ``loads``
-        row), without Dagster's per-partition event writes around it."""
+        row), without the Dagster events and checks around it."""
         conn = duckdb.connect(str(self.analytics_path), read_only=True)
         try:
             loads = conn.execute(
@@ -481,7 +481,7 @@ def report(backlog: dict, steady: dict, baseline: dict, quick: bool) -> bool:
             f"({backlog['inner_rows']} rows in {backlog['inner_seconds']:.2f}s)",
             inner_rate >= TARGETS["load_rows_per_second"],
             f">= {TARGETS['load_rows_per_second']:,.0f} rows/s; informative, the rest of the "
-            "step is Dagster's per-partition event writes",
+            "step is the checks and Dagster's event writes",
         ),
         (
             "freshness",

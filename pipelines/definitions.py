@@ -8,7 +8,7 @@ import dagster as dg
 
 from mmq.settings import get_settings
 from pipelines.assets import ALL_ASSETS
-from pipelines.jobs import daily_quality_job, ingest_job
+from pipelines.jobs import daily_quality_job, ingest_job, submission_reports_job
 from pipelines.resources import HttpIntegrationsApi, ReceiverFeedResource, WarehouseResource
 from pipelines.schedules import daily_quality_schedule
 from sensors.feed_sensor import receiver_feed_sensor
@@ -38,7 +38,7 @@ def make_definitions(resources: dict) -> dg.Definitions:
     """The code location with the given resources (tests pass their own)."""
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[ingest_job, daily_quality_job],
+        jobs=[ingest_job, submission_reports_job, daily_quality_job],
         sensors=[receiver_feed_sensor],
         schedules=[daily_quality_schedule],
         resources=resources,

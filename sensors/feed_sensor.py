@@ -1,4 +1,8 @@
-"""The feed sensor: new landed events → new submission partitions → one ingest run per tick.
+"""The feed sensor: new landed events (and due retries) → one ingest run per tick.
+
+The run is unpartitioned: its feed range and due retries travel in its run config, so its cost
+in Dagster events does not grow with the submissions it touches. New submissions are still
+registered as ``submission`` partitions, so the UI lists their reports and can backfill them.
 
 It reads the receiver's feed over HTTP and Dagster's own instance; it never calls the
 Integrations API and never opens a DuckDB file (a sensor runs in the long-lived code server:
@@ -12,14 +16,13 @@ import dagster as dg
 from mmq.feed import FeedUnavailable, ReceiverFeed
 from mmq.settings import get_settings
 from mmq.warehouse.flatten import event_submission_id
-from pipelines.jobs import ingest_job
-from pipelines.partitions import BACKFILL_BATCH, submission_partitions
+from pipelines.jobs import SCOPED_OPS, ingest_job, ingest_run_config
+from pipelines.partitions import submission_partitions
 from pipelines.resources import ReceiverFeedResource
-from sensors.planning import FeedCursor, PartitionRange, plan_ranges
+from sensors.cursor import FeedCursor
 
 SENSOR_NAME = "receiver_feed_sensor"
-# Most ranges (runs) requested per tick, the main one included; the rest wait in the cursor.
-MAX_RUNS_PER_TICK = 3
+LAND_ONLY = [dg.AssetKey("webhook_events"), dg.AssetKey("analytics_snapshot")]
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -58,36 +61,14 @@ def due_retries(instance: dg.DagsterInstance, now: datetime) -> tuple[list[str],
     return due, records[0].storage_id
 
 
-def run_request(
-    partition_range: PartitionRange | None, after: int, until: int, run_key: str
-) -> dg.RunRequest:
-    config = {"ops": {"webhook_events": {"config": {"after_seq": after, "until_seq": until}}}}
-    if partition_range is None:  # only events without work (tests, unknown types): land them
-        return dg.RunRequest(
-            run_key=run_key,
-            run_config=config,
-            asset_selection=[dg.AssetKey("webhook_events"), dg.AssetKey("analytics_snapshot")],
-        )
-    return dg.RunRequest(
-        run_key=run_key,
-        run_config=config,
-        tags={
-            "dagster/asset_partition_range_start": partition_range.start,
-            "dagster/asset_partition_range_end": partition_range.end,
-            "mmq/partitions": str(partition_range.size),
-            "mmq/seq_range": f"{after}-{until}",
-        },
-    )
-
-
 @dg.sensor(
     name=SENSOR_NAME,
     job=ingest_job,
     minimum_interval_seconds=get_settings().sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads new events from the receiver feed, registers their submissions as "
-    "partitions and requests one ingest run per tick (plus bounded catch-up runs for late "
-    "events and due pending retries). Waits while its previous run is in flight.",
+    "report partitions and requests one ingest run per tick for the feed range and the due "
+    "pending retries (in run config). Waits while its previous run is in flight.",
 )
 def receiver_feed_sensor(
     context: dg.SensorEvaluationContext, receiver: ReceiverFeedResource
@@ -110,36 +91,43 @@ def receiver_feed_sensor(
     except FeedUnavailable as error:
         return dg.SkipReason(f"receiver unreachable, will retry next tick: {error}")
     due, pending_record = due_retries(context.instance, datetime.now(UTC))
-    if not events and not due and not cursor.deferred:
+    retries = list(dict.fromkeys([*cursor.deferred, *due]))
+    if not events and not retries:
         return dg.SkipReason(
             f"nothing new: no events after seq {cursor.seq} (receiver at {latest}), "
             "no pending retries due"
         )
 
     touched = list(dict.fromkeys(s for e in events if (s := event_submission_id(e))))
-    existing = context.instance.get_dynamic_partitions(submission_partitions.name)
-    known = set(existing)
+    known = set(context.instance.get_dynamic_partitions(submission_partitions.name))
     new = [s for s in touched if s not in known]
-    order = [*existing, *new]
-    ranges, deferred = plan_ranges(
-        order,
-        [*cursor.deferred, *due, *touched],
-        max_gap=BACKFILL_BATCH,
-        max_runs=MAX_RUNS_PER_TICK,
-    )
-    if not events and not ranges:
-        return dg.SkipReason("pending retries are due but none of their partitions is known")
     after, until = cursor.seq, (events[-1]["seq"] if events else cursor.seq)
-    stamp = f"feed:{after}-{until}" if events else f"retry:{pending_record}"
-    requests = [run_request(r, after, until, f"{stamp}:{r.start}..{r.end}") for r in ranges] or [
-        run_request(None, after, until, stamp)
-    ]
+    # Only test, unknown or unparseable events: land them, nothing to fetch or report.
+    land_only = not touched and not retries
+    if events:
+        run_key = f"feed:{after}-{until}"
+    elif due:  # each new pending-list state may trigger one retry run
+        run_key = f"retry:{pending_record}"
+    else:  # only an older cursor's deferred submissions
+        run_key = f"retry:deferred-{after}"
+    request = dg.RunRequest(
+        run_key=run_key,
+        run_config=ingest_run_config(
+            after, until, retries, ops=("webhook_events",) if land_only else SCOPED_OPS
+        ),
+        tags={
+            "mmq/seq_range": f"{after}-{until}",
+            "mmq/submissions": str(len(set(touched) | set(retries))),
+            "mmq/retries": str(len(retries)),
+        },
+        asset_selection=LAND_ONLY if land_only else None,
+    )
     context.log.info(
-        f"{len(events)} events (seq {after}→{until}), {len(new)} new submissions, "
-        f"{len(due)} due retries → {len(requests)} run(s); {len(deferred)} deferred"
+        f"{len(events)} events (seq {after}→{until}), {len(touched)} submissions "
+        f"({len(new)} new), {len(retries)} due retries → 1 run"
     )
     return dg.SensorResult(
-        run_requests=requests,
+        run_requests=[request],
         dynamic_partitions_requests=[submission_partitions.build_add_request(new)] if new else [],
-        cursor=FeedCursor(until, deferred).dump(),
+        cursor=FeedCursor(until).dump(),
     )

@@ -3,7 +3,7 @@ publish → reports."""
 
 from pipelines.assets.ingest import api_responses, pending_fetches, webhook_events
 from pipelines.assets.quality import analytics_snapshot, daily_quality, submission_quality
-from pipelines.assets.reports import daily_digest, submission_report
+from pipelines.assets.reports import daily_digest, quality_reports, submission_report
 from pipelines.assets.tables import submission_tables
 
 ALL_ASSETS = [
@@ -14,6 +14,7 @@ ALL_ASSETS = [
     submission_quality,
     daily_quality,
     analytics_snapshot,
+    quality_reports,
     submission_report,
     daily_digest,
 ]

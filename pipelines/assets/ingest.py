@@ -3,12 +3,14 @@
 from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
+from pydantic import Field
 
 from mmq.feed import FeedUnavailable
 from mmq.settings import get_settings
-from mmq.warehouse import checks, pending, steps
+from mmq.warehouse import checks, pending, process, steps
 from pipelines.metadata import counts_table, load_id, markdown_table
-from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
+from pipelines.partitions import WAREHOUSE_POOL
 from pipelines.resources import IntegrationsApiResource, ReceiverFeedResource, WarehouseResource
 
 RETRY = dg.RetryPolicy(
@@ -16,11 +18,30 @@ RETRY = dg.RetryPolicy(
 )
 
 
-class EventRange(dg.Config):
-    """The feed range a sensor tick assigned to this run: ``after_seq < seq <= until_seq``."""
+class IngestScope(dg.Config):
+    """What a sensor tick assigned to this run: the feed range ``after_seq < seq <= until_seq``
+    and the submissions whose pending fetches are due. Every ingest asset that needs the run's
+    submissions gets this same config and reads them back from the warehouse."""
 
     after_seq: int = 0
     until_seq: int = 0
+    retry_submissions: list[str] = Field(
+        default_factory=list, description="Submissions with due pending fetches to retry."
+    )
+
+    def touched(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+        return process.touched_submissions(
+            conn, self.after_seq, self.until_seq, self.retry_submissions
+        )
+
+
+def pending_backoff() -> pending.Backoff:
+    settings = get_settings()
+    return pending.Backoff(
+        base_seconds=settings.pending_backoff_seconds,
+        cap_seconds=settings.pending_backoff_cap_seconds,
+        max_attempts=settings.pending_max_attempts,
+    )
 
 
 @dg.asset(
@@ -32,7 +53,7 @@ class EventRange(dg.Config):
 )
 def webhook_events(
     context: dg.AssetExecutionContext,
-    config: EventRange,
+    config: IngestScope,
     warehouse: WarehouseResource,
     receiver: ReceiverFeedResource,
 ) -> dg.MaterializeResult:
@@ -70,31 +91,27 @@ def webhook_events(
 @dg.asset(
     group_name="ingest",
     kinds={"duckdb", "api"},
-    partitions_def=submission_partitions,
-    backfill_policy=backfill_policy,
     pool=WAREHOUSE_POOL,
     deps=[webhook_events],
     retry_policy=RETRY,
-    description="Raw JSON of each submission's status and of every completed asset's issues "
-    "and topics, fetched concurrently through the client (latest successful fetch wins).",
+    description="Raw JSON of each touched submission's status and of every completed asset's "
+    "issues and topics, fetched concurrently through the client (latest successful fetch "
+    "wins). Touched: the submissions of the run's events, plus its due retries.",
 )
 def api_responses(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, api: IntegrationsApiResource
+    context: dg.AssetExecutionContext,
+    config: IngestScope,
+    warehouse: WarehouseResource,
+    api: IntegrationsApiResource,
 ) -> dg.MaterializeResult:
-    ids = list(context.partition_keys)
-    settings = get_settings()
-    backoff = pending.Backoff(
-        base_seconds=settings.pending_backoff_seconds,
-        cap_seconds=settings.pending_backoff_cap_seconds,
-        max_attempts=settings.pending_max_attempts,
-    )
     with warehouse.connect() as conn:
+        ids = config.touched(conn)
         report = steps.fetch_raw(
             conn,
             api.client,
             ids,
             load_id=load_id(context),
-            backoff=backoff,
+            backoff=pending_backoff(),
             run_id=context.run_id,
             log=context.log.info,
         )
@@ -106,6 +123,7 @@ def api_responses(
         metadata={
             "dagster/row_count": report.responses,
             "submissions": report.submissions,
+            "retries": len(config.retry_submissions),
             "seconds": round(report.seconds, 2),
             "failures": counts_table(report.failures_by_reason, "reason", "fetches"),
             "pending_changes": counts_table(report.pending_transitions, "transition", "fetches"),

@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from mmq.settings import get_settings
-from mmq.warehouse import quality, steps
+from mmq.warehouse import process, quality, steps
 from mmq.warehouse.connection import transaction
 from mmq.warehouse.load import query_dicts
-from pipelines.assets.ingest import pending_fetches
+from pipelines.assets.ingest import IngestScope, pending_fetches
 from pipelines.assets.tables import FLAT_TABLES
 from pipelines.metadata import counts_table, load_id, markdown_table
-from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
+from pipelines.partitions import WAREHOUSE_POOL
 from pipelines.resources import WarehouseResource
 
 
@@ -24,52 +24,48 @@ class ScoreWeights(dg.Config):
     info: int = get_settings().score_weight_info
 
 
+class ScopedScoreWeights(IngestScope, ScoreWeights):
+    """The run's submissions (see ``IngestScope``) and the score weights."""
+
+
+def score_weights(config: ScoreWeights) -> quality.ScoreWeights:
+    return quality.ScoreWeights(config.critical, config.major, config.minor, config.info)
+
+
+def weights_label(weights: quality.ScoreWeights) -> str:
+    return (
+        f"critical {weights.critical}, major {weights.major}, "
+        f"minor {weights.minor}, info {weights.info}"
+    )
+
+
 @dg.asset(
     group_name="quality",
     kinds={"duckdb"},
-    partitions_def=submission_partitions,
-    backfill_policy=backfill_policy,
     pool=WAREHOUSE_POOL,
     deps=list(FLAT_TABLES),
     description="Per-submission metrics, score (0–100) and verdict (blocked / needs_review / "
-    "clear); see docs/data-model.md for the formula.",
+    "clear), recomputed for the run's submissions; see docs/data-model.md for the formula.",
 )
 def submission_quality(
-    context: dg.AssetExecutionContext, config: ScoreWeights, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: ScopedScoreWeights, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    ids = list(context.partition_keys)
-    weights = quality.ScoreWeights(config.critical, config.major, config.minor, config.info)
-    started, lid = datetime.now(UTC), load_id(context)
-    with warehouse.connect() as conn, transaction(conn):
-        written = quality.compute_submission_quality(
-            conn, ids, weights=weights, now=started, load_id=lid
+    weights = score_weights(config)
+    with warehouse.connect() as conn:
+        ids = config.touched(conn)
+        scored = process.score_submissions(
+            conn, ids, weights=weights, load_id=load_id(context), run_id=context.run_id
         )
-        steps.record_load(
-            conn,
-            load_id=lid,
-            step="submission_quality",
-            started_at=started,
-            run_id=context.run_id,
-            submissions=written,
-            row_counts={"submission_quality": written},
-        )
-        verdicts = dict(
-            conn.execute(
-                "SELECT verdict, count(*) FROM submission_quality "
-                "WHERE submission_id IN (SELECT unnest(?)) GROUP BY ALL",
-                [ids],
-            ).fetchall()
-        )
-    if written < len(ids):
+    if scored.written < len(ids):
         context.log.warning(
-            f"{len(ids) - written} of {len(ids)} submissions have no status yet (pending)"
+            f"{len(ids) - scored.written} of {len(ids)} submissions have no status yet (pending)"
         )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": written,
-            "verdicts": counts_table(verdicts, "verdict", "submissions"),
-            "weights": f"critical {weights.critical}, major {weights.major}, "
-            f"minor {weights.minor}, info {weights.info}",
+            "dagster/row_count": scored.written,
+            "submissions": len(ids),
+            "verdicts": counts_table(scored.verdicts, "verdict", "submissions"),
+            "weights": weights_label(weights),
         }
     )
 

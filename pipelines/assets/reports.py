@@ -1,22 +1,33 @@
-"""Reports: one HTML quality report per submission (partitioned), the index and the digest."""
+"""Reports: the per-submission HTML quality reports, the index and the daily digest.
+
+``submission_report`` is partitioned by submission, so the UI lists every submission's report
+with its verdict. The sensor's ingest run does not materialize those partitions one by one
+(that costs ~20 Dagster events per submission): its ``quality_reports`` step writes the HTML and
+*records* one ``submission_report`` materialization per touched submission. Materializing
+``submission_report`` itself (a UI backfill, ``dagster asset materialize --partition-range``)
+re-processes its partitions from the API, in batches of 50 per run.
+"""
 
 import json
 
 import dagster as dg
 
-from mmq.warehouse.load import query_dicts
-from pipelines.assets.quality import analytics_snapshot, daily_quality, submission_quality
-from pipelines.metadata import markdown_table
+from mmq.warehouse import process
+from mmq.warehouse.process import ReportsWritten
+from pipelines.assets.ingest import RETRY, IngestScope, pending_backoff, webhook_events
+from pipelines.assets.quality import (
+    ScoreWeights,
+    analytics_snapshot,
+    daily_quality,
+    score_weights,
+    submission_quality,
+    weights_label,
+)
+from pipelines.metadata import counts_table, load_id, markdown_table
 from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
-from pipelines.resources import WarehouseResource
+from pipelines.resources import IntegrationsApiResource, WarehouseResource
 
-SUMMARY_SQL = """
-SELECT submission_id, score, verdict, status, asset_count, assets_completed, assets_failed,
-       issue_count, open_count, open_critical, open_major, open_minor, critical_count,
-       major_count, minor_count, info_count, topic_count, orphan_count, top_rule_codes,
-       processing_latency_seconds
-FROM submission_quality WHERE submission_id IN (SELECT unnest(?))
-"""
+REPORT_ASSET = "submission_report"
 
 
 def _summary(row: dict) -> dg.MarkdownMetadataValue:
@@ -43,47 +54,116 @@ def _summary(row: dict) -> dg.MarkdownMetadataValue:
     )
 
 
+def report_metadata(
+    warehouse: WarehouseResource, reports: ReportsWritten, submission_id: str
+) -> dict:
+    """A report partition's UI metadata: verdict, score, counts, Markdown summary, link."""
+    row = reports.summaries.get(submission_id)
+    if row is None:
+        metadata = {"verdict": "pending", "summary": dg.MetadataValue.md("No data yet.")}
+    else:
+        metadata = {
+            "summary": _summary(row),
+            "score": row["score"],
+            "verdict": row["verdict"],
+            "issues": row["issue_count"],
+            "open_critical": row["open_critical"],
+            "assets_failed": row["assets_failed"],
+        }
+    if submission_id in reports.written:
+        metadata["report"] = dg.MetadataValue.url(warehouse.report_url(submission_id))
+    return metadata
+
+
 @dg.asset(
+    group_name="reports",
+    kinds={"html"},
+    pool=WAREHOUSE_POOL,
+    deps=[submission_quality, analytics_snapshot],
+    description="The HTML reports of the run's submissions and the index, rendered from "
+    "analytics.duckdb. Records one `submission_report` partition materialization per "
+    "submission (verdict, score, summary, link), one event each.",
+)
+def quality_reports(
+    context: dg.AssetExecutionContext, config: IngestScope, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    warehouse.publish_if_stale()  # normally a no-op: analytics_snapshot ran just before
+    with warehouse.analytics() as conn:
+        ids = config.touched(conn)  # the published copy holds this run's events too
+        reports = process.write_reports(conn, ids, warehouse.reports_dir)
+    for sid in ids:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=REPORT_ASSET,
+                partition=sid,
+                description=f"written by the ingest run {context.run_id[:8]}",
+                metadata=report_metadata(warehouse, reports, sid),
+            )
+        )
+    context.log.info(f"wrote {len(reports.written)} reports and {reports.index}")
+    return dg.MaterializeResult(
+        metadata={
+            "submissions": len(ids),
+            "reports_written": len(reports.written),
+            "index": dg.MetadataValue.path(str(reports.index)),
+        }
+    )
+
+
+@dg.asset(
+    name=REPORT_ASSET,
     group_name="reports",
     kinds={"html"},
     partitions_def=submission_partitions,
     backfill_policy=backfill_policy,
     pool=WAREHOUSE_POOL,
-    deps=[submission_quality, analytics_snapshot],
-    description="The per-submission HTML quality report (reports/<submission_id>.html), "
-    "rendered from analytics.duckdb; its metadata summarises the verdict.",
+    deps=[webhook_events],
+    retry_policy=RETRY,
+    description="The per-submission HTML quality report (reports/<submission_id>.html); its "
+    "metadata summarises the verdict. The sensor's runs record these partitions; "
+    "materializing them (a backfill) re-fetches, re-flattens, re-scores, publishes and "
+    "rewrites the reports of the selected submissions, 50 per run.",
 )
 def submission_report(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: ScoreWeights,
+    warehouse: WarehouseResource,
+    api: IntegrationsApiResource,
 ) -> dg.MaterializeResult:
-    from mmq.reports import write_index, write_submission_reports
-
     ids = list(context.partition_keys)
-    if warehouse.publish_if_stale() is not None:
-        context.log.info("published analytics.duckdb first: it lacked this run's loads")
+    weights = score_weights(config)
+    with warehouse.connect() as conn:
+        done = process.process_submissions(
+            conn,
+            api.client,
+            ids,
+            load_id=load_id(context),
+            backoff=pending_backoff(),
+            weights=weights,
+            run_id=context.run_id,
+            log=context.log.info,
+        )
+        warehouse.publish(conn)
     with warehouse.analytics() as conn:
-        written = write_submission_reports(conn, ids, warehouse.reports_dir)
-        index = write_index(conn, warehouse.reports_dir)
-        rows = {r["submission_id"]: r for r in query_dicts(conn, SUMMARY_SQL, [ids])}
+        reports = process.write_reports(conn, ids, warehouse.reports_dir)
     for sid in ids:
-        row = rows.get(sid)
-        if row is None:
-            metadata = {"verdict": "pending", "summary": dg.MetadataValue.md("No data yet.")}
-        else:
-            metadata = {
-                "summary": _summary(row),
-                "score": row["score"],
-                "verdict": row["verdict"],
-                "issues": row["issue_count"],
-                "open_critical": row["open_critical"],
-                "assets_failed": row["assets_failed"],
-            }
-        if sid in written:
-            metadata["report"] = dg.MetadataValue.url(warehouse.report_url(sid))
-        context.add_asset_metadata(metadata, partition_key=sid)
-    context.log.info(f"wrote {len(written)} reports and {index}")
+        context.add_asset_metadata(report_metadata(warehouse, reports, sid), partition_key=sid)
+    failed = {o.name: o.failures for o in done.check_outcomes if not o.passed}
+    if failed:
+        context.log.warning(f"checks failed for these submissions: {failed}")
+    context.log.info(
+        f"re-processed {len(ids)} submissions ({done.fetch.responses} responses), "
+        f"wrote {len(reports.written)} reports"
+    )
     return dg.MaterializeResult(
-        metadata={"reports_written": len(written), "index": dg.MetadataValue.path(str(index))}
+        metadata={
+            "responses": done.fetch.responses,
+            "rows_by_table": counts_table(done.table_counts),
+            "verdicts": counts_table(done.quality.verdicts, "verdict", "submissions"),
+            "failed_checks": counts_table(failed, "check", "failures"),
+            "weights": weights_label(weights),
+            "reports_written": len(reports.written),
+        }
     )
 
 

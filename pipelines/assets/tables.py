@@ -1,4 +1,5 @@
-"""The flattened tables, rebuilt per submission from the raw responses (one step, one commit)."""
+"""The flattened tables, rebuilt for the run's submissions from the raw responses (one step,
+one commit), with the asset checks scoped to those submissions."""
 
 from collections.abc import Iterator
 
@@ -6,9 +7,9 @@ import dagster as dg
 
 from mmq.warehouse import checks, steps
 from mmq.warehouse.schema import TABLES
-from pipelines.assets.ingest import RETRY, api_responses
+from pipelines.assets.ingest import RETRY, IngestScope, api_responses
 from pipelines.metadata import counts_table, load_id, markdown_table
-from pipelines.partitions import WAREHOUSE_POOL, backfill_policy, submission_partitions
+from pipelines.partitions import WAREHOUSE_POOL
 from pipelines.resources import WarehouseResource
 
 FLAT_TABLES = (
@@ -37,7 +38,6 @@ def _spec(name: str) -> dg.AssetSpec:
         group_name="warehouse",
         kinds={"duckdb"},
         deps=[api_responses],
-        partitions_def=submission_partitions,
         metadata={
             "dagster/column_schema": dg.TableSchema(
                 columns=[dg.TableColumn(c.name, c.type, description=c.doc) for c in table.columns]
@@ -53,25 +53,27 @@ def _spec(name: str) -> dg.AssetSpec:
         dg.AssetCheckSpec(name, asset=target, description=checks.CHECKS[name][0])
         for name, (target, _severity) in CHECK_TARGETS.items()
     ],
-    partitions_def=submission_partitions,
-    backfill_policy=backfill_policy,
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     can_subset=False,
 )
 def submission_tables(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: IngestScope, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Flatten the latest raw responses of the run's submissions (delete + insert by key)."""
-    ids = list(context.partition_keys)
     with warehouse.connect() as conn:
+        ids = config.touched(conn)
         counts = steps.rebuild_tables(conn, ids, load_id=load_id(context), run_id=context.run_id)
         outcomes = checks.run_checks(conn, ids)
     context.log.info(f"flattened {len(ids)} submissions: {counts}")
     for name in FLAT_TABLES:
         yield dg.MaterializeResult(
             asset_key=name,
-            metadata={"dagster/row_count": counts[name], "rows_by_table": counts_table(counts)},
+            metadata={
+                "dagster/row_count": counts[name],
+                "submissions": len(ids),
+                "rows_by_table": counts_table(counts),
+            },
         )
     for outcome in outcomes:
         target, severity = CHECK_TARGETS[outcome.name]

@@ -30,19 +30,9 @@ pytestmark = pytest.mark.timeout(420)
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = BACKFILL_BATCH + 5  # just over one batch: exactly two runs
-# What a user selects in the UI to rebuild submissions: every submission-partitioned asset.
-SELECTION = [
-    "api_responses",
-    "submissions",
-    "assets",
-    "issues",
-    "issue_precedents",
-    "topics",
-    "topic_issues",
-    "asset_failures",
-    "submission_quality",
-    "submission_report",
-]
+# What a user selects in the UI to rebuild submissions: the partitioned report, whose runs
+# re-fetch, re-flatten, re-score, publish and rewrite the reports of their partitions.
+SELECTION = ["submission_report"]
 
 
 def run_backfill(stack, partition_keys: list[str], timeout: float = 240) -> PartitionBackfill:
@@ -155,3 +145,17 @@ def test_backfill_refetches_and_rebuilds_in_ceil_n_over_50_runs(tmp_path, monkey
         assert {"api_responses", "tables", "submission_quality"} <= {s[0] for s in steps}
         reports = list((stack.data_dir / "reports").glob("*.html"))
         assert {p.stem for p in reports} >= set(ids)
+        # Each partition's materialization by the backfill carries its verdict and report link.
+        backfill_runs = {r.run_id for r in runs}
+        records = stack.instance.fetch_materializations(
+            dg.AssetKey("submission_report"), limit=10_000
+        ).records
+        latest = {}
+        for record in records:  # newest first
+            latest.setdefault(record.partition_key, record)
+        assert set(latest) >= set(ids)
+        for sid in ids:
+            record = latest[sid]
+            assert record.run_id in backfill_runs, sid
+            metadata = record.asset_materialization.metadata
+            assert metadata["verdict"].value in {"blocked", "needs_review", "clear", "pending"}

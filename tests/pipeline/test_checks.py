@@ -124,12 +124,13 @@ def test_dagster_reports_a_broken_api_response_as_a_failed_check(warehouse, samp
             "UPDATE api_responses SET body = ? WHERE kind = 'issues' AND asset_id = ?",
             [json.dumps(issues), aid],
         )
+    # The run's scope: no feed range, just this submission (as a due retry would be).
+    scope = {"after_seq": 0, "until_seq": 0, "retry_submissions": [sid]}
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("submission", sample_warehouse.submission_ids)
         result = dg.materialize(
             [submission_tables],
             instance=instance,
-            partition_key=sid,
+            run_config={"ops": {"submission_tables": {"config": scope}}},
             resources={"warehouse": warehouse},
         )
         assert result.success

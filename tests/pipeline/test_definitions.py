@@ -27,7 +27,16 @@ FLAT_TABLES = {
     "topic_issues",
     "asset_failures",
 }
-PARTITIONED = FLAT_TABLES | {"api_responses", "submission_quality", "submission_report"}
+# Only the report is partitioned (UI backfills); the sensor's ingest chain is not.
+PARTITIONED = {"submission_report"}
+INGEST = FLAT_TABLES | {
+    "webhook_events",
+    "api_responses",
+    "pending_fetches",
+    "submission_quality",
+    "analytics_snapshot",
+    "quality_reports",
+}
 CHECKS = {
     ("issues", "issue_count_matches_event"),
     ("topic_issues", "issues_in_exactly_one_topic_or_orphans"),
@@ -90,7 +99,7 @@ def defs(tmp_path, monkeypatch) -> dg.Definitions:
 def test_jobs_sensor_and_schedule(defs):
     repo = defs.get_repository_def()
     jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
-    assert jobs == {"ingest_job", "daily_quality_job"}
+    assert jobs == {"ingest_job", "submission_reports_job", "daily_quality_job"}
     (sensor,) = repo.sensor_defs
     assert sensor.name == "receiver_feed_sensor"
     assert sensor.job_name == "ingest_job"
@@ -104,12 +113,16 @@ def test_jobs_sensor_and_schedule(defs):
     daily_job = repo.get_job("daily_quality_job")
     daily = {k.to_user_string() for k in daily_job.asset_layer.executable_asset_keys}
     assert {"daily_quality", "analytics_snapshot", "daily_digest"} <= daily
+    reports_job = repo.get_job("submission_reports_job")
+    assert {k.to_user_string() for k in reports_job.asset_layer.executable_asset_keys} == {
+        "submission_report"
+    }
 
 
 def test_partitions_backfill_policy_and_pool(defs):
     graph = defs.get_repository_def().asset_graph
     keys = {k.to_user_string(): k for k in graph.get_all_asset_keys()}
-    assert set(keys) >= PARTITIONED
+    assert set(keys) >= PARTITIONED | INGEST
     for name, key in keys.items():
         node = graph.get(key)
         # Every asset writes warehouse.duckdb or reads the published copy after a write.
@@ -121,9 +134,8 @@ def test_partitions_backfill_policy_and_pool(defs):
         else:
             assert node.partitions_def is None, name
     ingest = defs.get_repository_def().get_job("ingest_job")
-    assert set(PARTITIONED) | {"webhook_events", "pending_fetches", "analytics_snapshot"} <= {
-        k.to_user_string() for k in ingest.asset_layer.executable_asset_keys
-    }
+    assert {k.to_user_string() for k in ingest.asset_layer.executable_asset_keys} == INGEST
+    assert ingest.partitions_def is None
 
 
 def test_asset_checks(defs):

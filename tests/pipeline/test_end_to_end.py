@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import dagster as dg
 import pytest
 
 from simulator.config import FaultProfile, WebhookFaults
@@ -35,6 +38,37 @@ def test_tables_equal_ground_truth_despite_duplicates_reordering_and_api_faults(
         assert quality == len(submission_ids)
         for check in run.get_asset_check_evaluations():
             assert check.passed, check.check_name
+        with stack.analytics() as conn:
+            verdicts = dict(
+                conn.sql("SELECT submission_id, verdict FROM submission_quality").fetchall()
+            )
+        assert_reports_recorded_per_submission(stack, run, verdicts)
+
+
+def assert_reports_recorded_per_submission(stack, run, verdicts: dict[str, str]) -> None:
+    """The unpartitioned run records one ``submission_report`` partition per submission, with
+    its verdict and links, and no per-partition planned events (what made runs slow)."""
+    report = dg.AssetKey("submission_report")
+    assert stack.instance.get_materialized_partitions(report) == set(verdicts)
+    records = stack.instance.fetch_materializations(report, limit=1000).records
+    metadata = {r.partition_key: r.asset_materialization.metadata for r in records}
+    assert {sid: m["verdict"].value for sid, m in metadata.items()} == verdicts
+    for sid, values in metadata.items():
+        assert values["report"].value.endswith(f"/{sid}.html"), sid
+        assert "| verdict |" in values["summary"].value, sid
+        assert (stack.data_dir / "reports" / f"{sid}.html").is_file()
+    events = [e.dagster_event for e in stack.instance.all_logs(run.run_id) if e.dagster_event]
+    by_type: dict[str, Counter] = {}
+    for event in events:
+        if event.asset_key is not None:
+            counter = by_type.setdefault(event.event_type_value, Counter())
+            counter[event.asset_key.to_user_string()] += 1
+    materialized = by_type["ASSET_MATERIALIZATION"]
+    assert materialized.pop("submission_report") == len(verdicts)
+    assert set(materialized.values()) == {1}  # every other asset: one event for the run
+    planned = by_type["ASSET_MATERIALIZATION_PLANNED"]
+    assert set(planned.values()) == {1} and "submission_report" not in planned
+    assert set(planned) == set(materialized)
 
 
 def test_late_events_and_reprocessing_replace_rows_without_duplicates(tmp_path):

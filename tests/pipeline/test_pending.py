@@ -46,6 +46,10 @@ def test_failed_fetches_are_retried_until_resolved(tmp_path, monkeypatch):
         retry = stack.tick()
         assert not retry.skipped and retry.runs[0].success
         assert retry.runs[0].dagster_run.tags["dagster/run_key"].startswith("retry:")
+        retried = retry.runs[0].dagster_run.run_config["ops"]["api_responses"]["config"]
+        assert set(retried["retry_submissions"]) == {
+            a.submission_id for a in stack.sim.state.assets.values()
+        }
         assert {r[1] for r in pending_rows(stack)} == {"resolved"}
         with stack.analytics() as conn:
             states = conn.sql("SELECT DISTINCT results_state FROM assets").fetchall()

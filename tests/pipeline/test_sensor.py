@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
 from mmq.client import MediaMagicClient
 from mmq.netutil import free_port
+from pipelines.jobs import SCOPED_OPS
 from pipelines.resources import ReceiverFeedResource
 from sensors.feed_sensor import SENSOR_NAME, receiver_feed_sensor
 from tests.pipeline.stack import running_stack
@@ -46,6 +48,10 @@ def test_skips_explain_themselves(stack):
     assert "not-the-token" not in refused.skip_message
 
 
+def scope(request, op="webhook_events") -> dict:
+    return request.run_config["ops"][op]["config"]
+
+
 def test_one_run_per_tick_covers_every_new_event(stack):
     stack.drive(5, retry_failed=False)
     latest = stack.feed.page(0, 1).latest_seq
@@ -55,14 +61,80 @@ def test_one_run_per_tick_covers_every_new_event(stack):
     result = evaluate(stack)
     assert isinstance(result, dg.SensorResult)
     (request,) = result.run_requests
-    assert request.run_key == f"feed:0-{latest}:{in_order[0]}..{in_order[-1]}"
-    assert request.tags["dagster/asset_partition_range_start"] == in_order[0]
-    assert request.tags["dagster/asset_partition_range_end"] == in_order[-1]
-    config = request.run_config["ops"]["webhook_events"]["config"]
-    assert config == {"after_seq": 0, "until_seq": latest}
+    assert request.run_key == f"feed:0-{latest}"
+    assert request.asset_selection is None  # the whole (unpartitioned) ingest job
+    assert request.partition_key is None
+    assert not any(t.startswith("dagster/asset_partition") for t in request.tags)
+    # Every op that needs the run's submissions gets the same scope.
+    assert set(request.run_config["ops"]) == set(SCOPED_OPS)
+    for op in SCOPED_OPS:
+        assert scope(request, op) == {"after_seq": 0, "until_seq": latest, "retry_submissions": []}
+    assert request.tags["mmq/submissions"] == str(len(in_order))
     (add,) = result.dynamic_partitions_requests
     assert list(add.partition_keys) == in_order
-    assert json.loads(result.cursor) == {"seq": latest, "deferred": []}
+    assert json.loads(result.cursor) == {"seq": latest}
+
+
+def test_a_late_event_for_an_old_submission_joins_the_one_run_without_a_new_partition(stack):
+    first_ids = stack.drive(3, retry_failed=False)
+    first = evaluate(stack)
+    (add,) = first.dynamic_partitions_requests
+    stack.instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
+    seq = json.loads(first.cursor)["seq"]
+
+    old = next(a for a in stack.sim.state.assets.values() if a.submission_id == first_ids[0])
+    stack.sim.sim.engine.emit_for_asset(old)  # a late event for the oldest submission
+    new_ids = stack.drive(2, retry_failed=False)
+    second = evaluate(stack, cursor=first.cursor)
+    (request,) = second.run_requests  # one run, however far back the late event points
+    latest = json.loads(second.cursor)["seq"]
+    assert request.run_key == f"feed:{seq}-{latest}"
+    assert scope(request) == {"after_seq": seq, "until_seq": latest, "retry_submissions": []}
+    (add,) = second.dynamic_partitions_requests
+    assert set(add.partition_keys) == set(new_ids)  # the old one is already a partition
+    assert request.tags["mmq/submissions"] == str(len(new_ids) + 1)
+
+
+def report_pending(stack, upcoming: list[dict]) -> None:
+    """A pending_fetches materialization as an ingest run records it (metadata only)."""
+    stack.instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "pending_fetches", metadata={"upcoming": dg.MetadataValue.json(upcoming)}
+        )
+    )
+
+
+def test_due_retries_travel_in_run_config_and_key_a_retry_run(stack):
+    now = datetime.now(UTC)
+    due = {"submission_id": "sub_due", "next_attempt_at": (now - timedelta(seconds=5)).isoformat()}
+    hour = (now + timedelta(hours=1)).isoformat()
+    later = {"submission_id": "sub_later", "next_attempt_at": hour}
+    report_pending(stack, [due, later])
+    (record,) = stack.instance.fetch_materializations(
+        dg.AssetKey("pending_fetches"), limit=1
+    ).records
+    result = evaluate(stack, cursor='{"seq": 0}')
+    (request,) = result.run_requests
+    assert request.run_key == f"retry:{record.storage_id}"
+    expected = {"after_seq": 0, "until_seq": 0, "retry_submissions": ["sub_due"]}
+    assert all(scope(request, op) == expected for op in SCOPED_OPS)
+    assert result.dynamic_partitions_requests == []
+    assert json.loads(result.cursor) == {"seq": 0}
+
+    # Nothing due (the next attempt is later): the skip says so.
+    report_pending(stack, [later])
+    skipped = evaluate(stack, cursor=result.cursor)
+    assert isinstance(skipped, dg.SkipReason)
+    assert "no pending retries due" in skipped.skip_message
+
+
+def test_submissions_deferred_by_an_older_cursor_are_re_processed_once(stack):
+    result = evaluate(stack, cursor='{"seq": 0, "deferred": ["sub_a", "sub_b"]}')
+    (request,) = result.run_requests
+    assert scope(request)["retry_submissions"] == ["sub_a", "sub_b"]
+    assert request.run_key == "retry:deferred-0"
+    assert json.loads(result.cursor) == {"seq": 0}  # carried once, then gone
+    assert isinstance(evaluate(stack, cursor=result.cursor), dg.SkipReason)
 
 
 def test_bounded_batches_advance_the_cursor(stack, monkeypatch):
@@ -72,10 +144,12 @@ def test_bounded_batches_advance_the_cursor(stack, monkeypatch):
     monkeypatch.setenv("MMQ_PIPELINE_MAX_EVENTS_PER_RUN", "5")
     first = evaluate(stack)
     assert json.loads(first.cursor)["seq"] == 5
-    assert first.run_requests[0].run_config["ops"]["webhook_events"]["config"]["until_seq"] == 5
+    (request,) = first.run_requests
+    assert request.run_key == "feed:0-5"
+    assert scope(request)["until_seq"] == 5
     second = evaluate(stack, cursor=first.cursor)
     assert json.loads(second.cursor)["seq"] == min(10, latest)
-    assert second.run_requests[0].run_key.startswith("feed:5-")
+    assert second.run_requests[0].run_key == f"feed:5-{min(10, latest)}"
 
 
 def test_waits_while_its_previous_run_is_in_flight(stack):
@@ -104,4 +178,5 @@ def test_test_events_are_landed_but_start_no_partition_work(stack):
         dg.AssetKey("webhook_events"),
         dg.AssetKey("analytics_snapshot"),
     }
+    assert set(request.run_config["ops"]) == {"webhook_events"}  # only the selected op's config
     assert result.dynamic_partitions_requests == []
