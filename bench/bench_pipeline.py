@@ -50,19 +50,11 @@ from mmq.client import MediaMagicClient  # noqa: E402
 from mmq.contract import EVENT_TYPES  # noqa: E402
 from mmq.feed import ReceiverFeed  # noqa: E402
 from mmq.netutil import free_port, wait_for_http  # noqa: E402
+from mmq.warehouse.schema import FLAT_TABLES  # noqa: E402
 from receiver.testing import start_receiver, stop_receiver  # noqa: E402
 from simulator.driver import run_scenario  # noqa: E402
 from simulator.testing import new_key  # noqa: E402
 
-FLAT_TABLES = (
-    "submissions",
-    "assets",
-    "issues",
-    "issue_precedents",
-    "topics",
-    "topic_issues",
-    "asset_failures",
-)
 TARGETS = {
     "backlog_seconds": 120.0,
     "backlog_runs": 20,

@@ -430,6 +430,18 @@ TABLES: dict[str, Table] = {
 }
 
 
+# The tables flattened from the API's responses, in the order the UI lists them.
+FLAT_TABLES = (
+    "submissions",
+    "assets",
+    "issues",
+    "issue_precedents",
+    "topics",
+    "topic_issues",
+    "asset_failures",
+)
+
+
 def create_all(conn) -> None:
     """Create every table that does not exist yet (idempotent)."""
     for table in TABLES.values():

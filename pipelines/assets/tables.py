@@ -6,21 +6,12 @@ from collections.abc import Iterator
 import dagster as dg
 
 from mmq.warehouse import checks, steps
-from mmq.warehouse.schema import TABLES
+from mmq.warehouse.schema import FLAT_TABLES, TABLES
 from pipelines.assets.ingest import RETRY, IngestScope, api_responses
 from pipelines.metadata import counts_table, load_id, markdown_table
 from pipelines.partitions import WAREHOUSE_POOL
 from pipelines.resources import WarehouseResource
 
-FLAT_TABLES = (
-    "submissions",
-    "assets",
-    "issues",
-    "issue_precedents",
-    "topics",
-    "topic_issues",
-    "asset_failures",
-)
 # Where each check attaches in the UI, and how bad a failure is.
 CHECK_TARGETS = {
     "issue_count_matches_event": ("issues", dg.AssetCheckSeverity.WARN),
