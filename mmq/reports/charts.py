@@ -59,6 +59,45 @@ def _nice_max(value: float, ticks: int = 4) -> tuple[float, float]:
     return math.ceil(value / step) * step, step
 
 
+def _ticks(axis_max: float, step: float) -> list[float]:
+    """0, step, 2·step … up to axis_max (inclusive, despite float rounding)."""
+    ticks, tick = [], 0.0
+    while tick <= axis_max + 1e-9:
+        ticks.append(tick)
+        tick += step
+    return ticks
+
+
+def _vertical_grid(
+    left: float, scale: float, top: float, bottom: float, axis_max: float, step: float
+) -> list[str]:
+    """Grid lines and value labels under a horizontal bar chart."""
+    out = []
+    for tick in _ticks(axis_max, step):
+        x = left + tick * scale
+        out.append(
+            f'<line x1="{_n(x)}" y1="{top}" x2="{_n(x)}" y2="{bottom}" stroke="{GRID}"/>'
+            f'<text x="{_n(x)}" y="{bottom + 16}" text-anchor="middle" fill="{MUTED}" '
+            f'class="tick">{_n(tick)}</text>'
+        )
+    return out
+
+
+def _horizontal_grid(
+    left: float, right: float, top: float, plot_h: float, axis_max: float, step: float
+) -> list[str]:
+    """Grid lines and value labels beside a column chart."""
+    out = []
+    for tick in _ticks(axis_max, step):
+        y = top + plot_h - tick / axis_max * plot_h
+        out.append(
+            f'<line x1="{left}" y1="{_n(y)}" x2="{right}" y2="{_n(y)}" stroke="{GRID}"/>'
+            f'<text x="{left - 6}" y="{_n(y + 4)}" text-anchor="end" fill="{MUTED}" '
+            f'class="tick">{_n(tick)}</text>'
+        )
+    return out
+
+
 def _open(chart_id: str, width: float, height: float, title: str, desc: str, cls: str) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {cls}" id="{_e(chart_id)}" '
@@ -99,15 +138,7 @@ def severity_mix(
     )
     out = _open(chart_id, width, height, "Issues by severity for each asset", summary, "stacked")
     plot_bottom = top + row_h * len(rows)
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        x = label_w + tick * scale
-        out.append(
-            f'<line x1="{_n(x)}" y1="{top}" x2="{_n(x)}" y2="{plot_bottom}" stroke="{GRID}"/>'
-            f'<text x="{_n(x)}" y="{plot_bottom + 16}" text-anchor="middle" fill="{MUTED}" '
-            f'class="tick">{_n(tick)}</text>'
-        )
-        tick += step
+    out.extend(_vertical_grid(label_w, scale, top, plot_bottom, axis_max, step))
     for index, ((label, counts, note), total) in enumerate(zip(rows, totals, strict=True)):
         y = top + index * row_h
         out.append(
@@ -155,15 +186,7 @@ def bars(
     desc = "; ".join(f"{label}: {value} {unit}" for label, _, value in items)
     out = _open(chart_id, width, height, title, desc, "bars")
     plot_bottom = top + row_h * len(items)
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        x = label_w + tick * scale
-        out.append(
-            f'<line x1="{_n(x)}" y1="{top}" x2="{_n(x)}" y2="{plot_bottom}" stroke="{GRID}"/>'
-            f'<text x="{_n(x)}" y="{plot_bottom + 16}" text-anchor="middle" fill="{MUTED}" '
-            f'class="tick">{_n(tick)}</text>'
-        )
-        tick += step
+    out.extend(_vertical_grid(label_w, scale, top, plot_bottom, axis_max, step))
     for index, (label, detail, value) in enumerate(items):
         y = top + index * row_h
         tip = f"{label} — {detail}" if detail else f"{label}"
@@ -231,15 +254,7 @@ def score_histogram(chart_id: str, scored: Sequence[tuple[int | None, str | None
         if b
     )
     out = _open(chart_id, width, height, "Submissions by score", desc or "no scores", "histogram")
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        y = top + plot_h - tick / axis_max * plot_h
-        out.append(
-            f'<line x1="{left}" y1="{_n(y)}" x2="{width - 8}" y2="{_n(y)}" stroke="{GRID}"/>'
-            f'<text x="{left - 6}" y="{_n(y + 4)}" text-anchor="end" fill="{MUTED}" '
-            f'class="tick">{_n(tick)}</text>'
-        )
-        tick += step
+    out.extend(_horizontal_grid(left, width - 8, top, plot_h, axis_max, step))
     order = [*VERDICT_COLOURS, ""]
     for i, band in enumerate(bins):
         x = left + i * bar_w
@@ -276,15 +291,7 @@ def verdict_columns(chart_id: str, items: Sequence[tuple[str, Mapping[str, int]]
     out = _open(
         chart_id, width, height, "Submissions per day by verdict", desc or "none", "columns"
     )
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        y = top + plot_h - tick / axis_max * plot_h
-        out.append(
-            f'<line x1="{left}" y1="{_n(y)}" x2="{width - 8}" y2="{_n(y)}" stroke="{GRID}"/>'
-            f'<text x="{left - 6}" y="{_n(y + 4)}" text-anchor="end" fill="{MUTED}" '
-            f'class="tick">{_n(tick)}</text>'
-        )
-        tick += step
+    out.extend(_horizontal_grid(left, width - 8, top, plot_h, axis_max, step))
     label_every = max(1, len(items) // 8)
     for i, (day, counts) in enumerate(items):
         x = left + i * col_w
