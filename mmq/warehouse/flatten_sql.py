@@ -206,6 +206,15 @@ def _stage_chunk(conn: duckdb.DuckDBPyConnection, ids: list[str], load_id: str) 
         cursor.close()
 
 
+def _temp_table(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    """Materialise an Arrow table as a connection-local temp table named ``name``."""
+    conn.register(f"{name}_arrow", rows)
+    try:
+        conn.execute(f"CREATE TEMP TABLE {name} AS FROM {name}_arrow")
+    finally:
+        conn.unregister(f"{name}_arrow")
+
+
 def _stage(conn, t: dict[str, str], scope: str, load_id: str, staged: StagedResults) -> None:
     issues_t = json.dumps(_duckdb_structure(ISSUES_PAGE))
     topics_t = json.dumps(_duckdb_structure(TOPICS_PAGE))
@@ -239,11 +248,7 @@ def _stage(conn, t: dict[str, str], scope: str, load_id: str, staged: StagedResu
             ),
         }
     )
-    conn.register(t["shapes"] + "_arrow", judged)
-    try:
-        conn.execute(f"CREATE TEMP TABLE {t['shapes']} AS FROM {t['shapes']}_arrow")
-    finally:
-        conn.unregister(t["shapes"] + "_arrow")
+    _temp_table(conn, t["shapes"], judged)
 
     conn.execute(
         f"""
@@ -328,11 +333,7 @@ def _stage(conn, t: dict[str, str], scope: str, load_id: str, staged: StagedResu
             "risky": pa.array(risky, pa.bool_()),
         }
     )
-    conn.register(t["evidence"] + "_arrow", evidence)
-    try:
-        conn.execute(f"CREATE TEMP TABLE {t['evidence']} AS FROM {t['evidence']}_arrow")
-    finally:
-        conn.unregister(t["evidence"] + "_arrow")
+    _temp_table(conn, t["evidence"], evidence)
     conn.execute(
         f"""
         INSERT INTO {t["odd"]}
