@@ -46,18 +46,10 @@ from mmq.reports.write import (  # noqa: E402
     write_index,
     write_submission_reports,
 )
+from mmq.warehouse.schema import FLAT_TABLES  # noqa: E402
 
-REPLICATED_TABLES = (
-    "submission_quality",
-    "submissions",
-    "assets",
-    "issues",
-    "issue_precedents",
-    "topics",
-    "topic_issues",
-    "asset_failures",
-    "webhook_events",
-)
+# Every per-submission table a report reads.
+REPLICATED_TABLES = ("submission_quality", *FLAT_TABLES, "webhook_events")
 ID_COLUMNS = ("submission_id", "asset_id", "issue_id", "topic_id", "failure_id", "event_id")
 
 
