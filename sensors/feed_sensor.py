@@ -4,6 +4,10 @@ The run is unpartitioned: its feed range and due retries travel in its run confi
 in Dagster events does not grow with the submissions it touches. New submissions are still
 registered as ``submission`` partitions, so the UI lists their reports and can backfill them.
 
+A tick waits while its previous run is queued, starting or has not published yet, but not
+while that run writes its reports: the next run's start-up overlaps them (see
+:func:`waiting_for`).
+
 It reads the receiver's feed over HTTP and Dagster's own instance; it never calls the
 Integrations API and never opens a DuckDB file (a sensor runs in the long-lived code server:
 a lock taken there would block every run). Every skip says why.
@@ -29,6 +33,8 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+# The last step of a run that writes the warehouse; after it, only its reports are left.
+PUBLISH_STEP = "analytics_snapshot"
 
 
 def read_new_events(feed: ReceiverFeed, after: int, limit: int) -> tuple[list[dict], int]:
@@ -44,6 +50,40 @@ def read_new_events(feed: ReceiverFeed, after: int, limit: int) -> tuple[list[di
             break
         cursor = page.next_after
     return events, latest
+
+
+def has_published(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether ``run``'s ``analytics_snapshot`` step succeeded (read from its STEP_SUCCESS
+    events: a handful per run, unlike its thousands of report materializations)."""
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS
+    ).records
+    return any(r.event_log_entry.step_key == PUBLISH_STEP for r in records)
+
+
+def waiting_for(instance: dg.DagsterInstance) -> tuple[dg.DagsterRun, str] | None:
+    """The sensor's in-flight run the next tick must wait for, and why; None when there is
+    none.
+
+    A run is waited for until it has published (queued, starting, or started and not past
+    ``analytics_snapshot``), so that the next run takes everything that arrived meanwhile and
+    never interleaves its warehouse steps with this one's. Its reports are not waited for: the
+    next run starts up (~5 s of process start and imports) while they are written, and its
+    first warehouse step takes the pool slot (one, granularity ``op``) after them. A run that
+    will never publish (a re-execution of its reports alone) is waited for until it ends.
+    """
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=ingest_job.name, statuses=IN_FLIGHT, tags={"dagster/sensor_name": SENSOR_NAME}
+        ),
+        limit=10,
+    )
+    for run in runs:
+        if run.status != dg.DagsterRunStatus.STARTED:
+            return run, f"is still {run.status.value.lower()}"
+        if not has_published(instance, run):
+            return run, "has not published yet"
+    return None
 
 
 def due_retries(instance: dg.DagsterInstance, now: datetime) -> tuple[list[str], int | None]:
@@ -68,22 +108,19 @@ def due_retries(instance: dg.DagsterInstance, now: datetime) -> tuple[list[str],
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads new events from the receiver feed, registers their submissions as "
     "report partitions and requests one ingest run per tick for the feed range and the due "
-    "pending retries (in run config). Waits while its previous run is in flight.",
+    "pending retries (in run config). Waits while its previous run is queued, starting or "
+    "not yet published.",
 )
 def receiver_feed_sensor(
     context: dg.SensorEvaluationContext, receiver: ReceiverFeedResource
 ) -> dg.SensorResult | dg.SkipReason:
     cursor = FeedCursor.parse(context.cursor)
-    busy = context.instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=ingest_job.name, statuses=IN_FLIGHT, tags={"dagster/sensor_name": SENSOR_NAME}
-        ),
-        limit=1,
-    )
-    if busy:
+    busy = waiting_for(context.instance)
+    if busy is not None:
+        run, why = busy
         return dg.SkipReason(
-            f"run {busy[0].run_id[:8]} is still {busy[0].status.value.lower()}; events after "
-            f"seq {cursor.seq} wait for it (each run takes everything new, so waiting batches)"
+            f"run {run.run_id[:8]} {why}; events after seq {cursor.seq} wait for it "
+            "(each run takes everything new, so waiting batches)"
         )
     limit = get_settings().pipeline_max_events_per_run
     try:

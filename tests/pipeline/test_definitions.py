@@ -162,7 +162,12 @@ def test_instance_template_sizes_the_queue_and_the_warehouse_pool(tmp_path):
         limits = config.run_queue_config.tag_concurrency_limits
         assert {"key": "dagster/backfill", "limit": 1} in limits
         assert config.pool_config.default_pool_limit == 1
-        assert str(config.pool_config.pool_granularity).lower().endswith("run")
+        # The slot is held per step: the next run starts up while the previous one finishes.
+        assert str(config.pool_config.pool_granularity).lower().endswith("op")
+        assert config.run_queue_config.should_block_op_concurrency_limited_runs
+        # ...and the queue launches one run while a step holds the slot (else it waits queued).
+        assert config.run_queue_config.op_concurrency_slot_buffer == 1
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
         retention = instance.get_tick_retention_settings(InstigatorType.SENSOR)

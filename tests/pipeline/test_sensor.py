@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEvent, StepSuccessData
 
 from mmq.client import MediaMagicClient
 from mmq.netutil import free_port
@@ -165,6 +166,40 @@ def test_waits_while_its_previous_run_is_in_flight(stack):
     assert f"run {run.run_id[:8]} is still not_started" in waiting.skip_message
     stack.instance.report_run_canceled(run)
     assert isinstance(evaluate(stack), dg.SensorResult)
+
+
+def report_step_success(instance, run, step_key):
+    """Write the STEP_SUCCESS event a run worker writes when ``step_key`` succeeds."""
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=dg.DagsterEventType.STEP_SUCCESS.value,
+            job_name=run.job_name,
+            step_key=step_key,
+            event_specific_data=StepSuccessData(duration_ms=1.0),
+        ),
+        run_id=run.run_id,
+    )
+
+
+def test_a_started_run_is_waited_for_until_it_has_published(stack):
+    """Once its run has published, the next tick requests the next run, although the first
+    one is still started (writing its reports): the next run starts up meanwhile."""
+    stack.drive(1, retry_failed=False)
+    job = stack.defs.resolve_job_def("ingest_job")
+    run = stack.instance.create_run_for_job(
+        job_def=job, status=dg.DagsterRunStatus.STARTED, tags={"dagster/sensor_name": SENSOR_NAME}
+    )
+    for step in ("webhook_events", "api_responses", "submission_tables", "submission_quality"):
+        report_step_success(stack.instance, run, step)
+    waiting = evaluate(stack)
+    assert isinstance(waiting, dg.SkipReason)
+    assert f"run {run.run_id[:8]} has not published yet" in waiting.skip_message
+
+    report_step_success(stack.instance, run, "analytics_snapshot")
+    assert stack.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    result = evaluate(stack)
+    assert isinstance(result, dg.SensorResult)
+    assert len(result.run_requests) == 1
 
 
 def test_test_events_are_landed_but_start_no_partition_work(stack):
