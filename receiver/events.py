@@ -1,5 +1,7 @@
 """Turn an authentic delivery into a landing row: parse once, flag what we cannot process.
 
+This runs in the writer process (``receiver.writer``), off the receiver's event loop.
+
 Every value taken from the body is checked so that the row can always be stored: a string that
 DuckDB cannot encode (a lone surrogate from a ``\\ud800`` escape) or a timestamp outside the
 range Python can read back would otherwise fail the whole group commit it is part of.
@@ -12,6 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 KNOWN_TYPES = frozenset({"asset.processing.completed", "asset.processing.failed"})
+# The delivery headers kept with each event, in the order intake sends their values.
+KEPT_HEADERS = (
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "user-agent",
+)
 MAX_TEXT_LENGTH = 255  # ids and type names are short; longer ones are not trusted as keys
 
 
@@ -57,7 +67,11 @@ def _envelope(body: bytes) -> dict | None:
     return envelope if isinstance(envelope, dict) else None
 
 
-def landing_row(body: bytes, webhook_id: str, kept_headers: dict[str, str]) -> LandingRow:
+def landing_row(
+    body: bytes, webhook_id: str, kept_headers: tuple[str | None, ...], received_at: float
+) -> LandingRow:
+    """``kept_headers``: the values of ``KEPT_HEADERS`` (None when absent); ``received_at``:
+    when intake read the body, in seconds since the epoch."""
     envelope = _envelope(body)
     parseable = envelope is not None
     envelope = envelope or {}
@@ -70,9 +84,11 @@ def landing_row(body: bytes, webhook_id: str, kept_headers: dict[str, str]) -> L
         webhook_id=webhook_id,
         event_type=event_type,
         event_timestamp=_timestamp(envelope.get("timestamp")),
-        received_at=datetime.now(UTC),
+        received_at=datetime.fromtimestamp(received_at, UTC),
         body=body,
-        headers=json.dumps(kept_headers),
+        headers=json.dumps(
+            {n: v for n, v in zip(KEPT_HEADERS, kept_headers, strict=True) if v is not None}
+        ),
         is_parseable=parseable,
         is_known_type=event_type in KNOWN_TYPES,
         is_test=isinstance(data, dict) and data.get("test") is True,

@@ -5,7 +5,7 @@ Answers, in this order: 405 (not POST), 415 (not JSON), 413 (body over the limit
 lands the event and answers 200 once its group commit is durable, or 503 with ``Retry-After``
 when the store cannot commit. It never answers 410, and no input makes it answer another 5xx.
 
-This endpoint is a plain ASGI app mounted in the Starlette router rather than a
+This endpoint is a plain ASGI app in front of the Starlette app (``receiver.app``) rather than a
 ``Request``/``Response`` handler: it is the one hot path, and building those objects cost more
 than verifying the signature. Verification runs inline on the event loop: it costs a few
 microseconds, less than a hop to a thread would, and the GIL would serialise it anyway.
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
-from receiver.events import landing_row
+from receiver.events import KEPT_HEADERS
 from receiver.metrics import REJECT_CAUSES, ReceiverMetrics
 from receiver.store import LandingStore, StoreUnavailable
 from receiver.verify import Verifier
@@ -26,8 +27,8 @@ log = logging.getLogger("receiver.intake")
 RETRY_AFTER_SECONDS = b"5"
 KEPT_HEADER_LENGTH = 1024  # characters of each kept header stored with the event
 WEBHOOK_HEADERS = (b"webhook-id", b"webhook-timestamp", b"webhook-signature")
-KEPT_HEADERS = (*WEBHOOK_HEADERS, b"content-type", b"user-agent")
-READ_HEADERS = frozenset((*KEPT_HEADERS, b"content-length"))
+KEPT = tuple(name.encode() for name in KEPT_HEADERS)
+READ_HEADERS = frozenset((*KEPT, b"content-length"))
 JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -117,26 +118,14 @@ class WebhookIntake:
             log.info("rejected delivery %.80r: %s", webhook_id, cause)
             await self.reject(send, cause, 401, b'{"error":"webhook verification failed"}')
             return
-        kept = {n.decode(): found[n][:KEPT_HEADER_LENGTH] for n in KEPT_HEADERS if n in found}
-        row = landing_row(body, webhook_id, kept)
+        kept = tuple(found[n][:KEPT_HEADER_LENGTH] if n in found else None for n in KEPT)
         try:
-            landed = await self.store.land(row)
+            landed = await self.store.land((body, webhook_id, kept, time.time()))
         except StoreUnavailable as exc:
-            log.warning("answering 503 for %.80r: %s", row.event_id, exc)
+            log.warning("answering 503 for %.80r: %s", webhook_id, exc)
             body = b'{"error":"landing store unavailable; retry later"}'
             extra = [(b"retry-after", RETRY_AFTER_SECONDS)]
             await self.reject(send, "store_unavailable", 503, body, extra)
             return
-        metrics = self.metrics
-        if not landed:
-            metrics.duplicates.inc()
-            await respond(send, 200, ack("duplicate", row.event_id))
-            return
-        metrics.accepted.inc()
-        if not row.is_parseable:
-            metrics.unparseable.inc()
-        elif not row.is_known_type:
-            metrics.unknown_type.inc()
-        if row.is_test:
-            metrics.test_events.inc()
-        await respond(send, 200, ack("accepted", row.event_id))
+        # accepted / duplicate counters move per group commit (ReceiverMetrics.observe_commit)
+        await respond(send, 200, ack("accepted" if landed.is_new else "duplicate", landed.event_id))

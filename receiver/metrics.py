@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from receiver.store import Commit
+
 REJECT_CAUSES = (
     "unparseable",  # 401: missing, repeated or malformed webhook-* headers
     "stale_timestamp",  # 401: webhook-timestamp outside ±5 minutes
@@ -67,7 +69,8 @@ class ReceiverMetrics:
         )
         self.commit_seconds = Histogram(
             "mmq_receiver_commit_seconds",
-            "Duration of one group commit (append, flush, COMMIT)",
+            "Duration of one group commit, as the event loop sees it (to the writer process and "
+            "back: parse, append, flush, COMMIT)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
@@ -92,6 +95,12 @@ class ReceiverMetrics:
             registry=self.registry,
         )
 
-    def observe_commit(self, size: int, seconds: float) -> None:
-        self.batch_size.observe(size)
-        self.commit_seconds.observe(seconds)
+    def observe_commit(self, commit: Commit) -> None:
+        """Count a group commit's outcome (once per batch, before its requests are answered)."""
+        self.batch_size.observe(commit.new)
+        self.commit_seconds.observe(commit.seconds)
+        self.accepted.inc(commit.new)
+        self.duplicates.inc(commit.size - commit.new)
+        self.unparseable.inc(commit.unparseable)
+        self.unknown_type.inc(commit.unknown_type)
+        self.test_events.inc(commit.test)

@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import httpx
+import psutil
 import pytest
 
 from mmq.netutil import free_port
@@ -95,6 +97,15 @@ def test_second_instance_on_the_same_data_dir_refuses_to_start(tmp_path, secret)
         assert httpx.post(first.webhook_url, content=body, headers=headers).status_code == 200
 
 
+def test_landing_file_open_in_another_program_refuses_to_start(tmp_path, secret):
+    # An analyst's DuckDB session holds the file read-write: DuckDB's own lock says no.
+    with duckdb.connect(str(tmp_path / "landing.duckdb")):
+        result = run_receiver_cli(tmp_path, secret)
+    assert result.returncode == 2
+    assert "is open in another process" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_feed_survives_timestamps_out_of_range_in_the_local_time_zone(tmp_path, secret):
     # Regression: DuckDB returned year-1 instants as text in a zone west of UTC: the feed 500'd.
     event_id, _, _ = delivery(secret)
@@ -144,6 +155,8 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path, secret):
     handle = start_receiver(tmp_path, secrets=[secret], feed_token=FEED_TOKEN)
     killed_at = 400
 
+    writer = psutil.Process(handle.process.pid).children()  # the DuckDB writer process
+
     def kill_once(count: int) -> None:
         if count >= killed_at and handle.process.poll() is None:
             os.kill(handle.process.pid, signal.SIGKILL)
@@ -155,6 +168,10 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path, secret):
         handle.process.wait()
     assert handle.process.returncode == -signal.SIGKILL
     assert len(acked) >= killed_at and failures > 0  # killed mid-load, with requests in flight
+    # its orphaned writer sees the socket close, finishes its commit and exits by itself
+    assert len(writer) == 1
+    gone, alive = psutil.wait_procs(writer, timeout=30)
+    assert alive == [] and len(gone) == 1
     # restart on the same file: the lock of the dead process is gone, the WAL is replayed
     with running_receiver(tmp_path, secrets=[secret], feed_token=FEED_TOKEN) as again:
         assert httpx.get(f"{again.url}/healthz").json()["latest_seq"] >= len(acked)

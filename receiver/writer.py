@@ -1,0 +1,326 @@
+"""The landing store's writer: the one process that has ``landing.duckdb`` open.
+
+The receiver (``receiver.store``) starts it as a child process and talks to it over a private
+socketpair (``receiver.wire``), one request at a time: land a batch, read a feed page, tell the
+age of the oldest unfed event. Keeping DuckDB in its own process keeps it off the receiver's
+GIL: an appender flush and its fsync run here, in parallel with the HTTP event loop, instead of
+taking turns with it (in one process every commit waited for the loop to hand the GIL back).
+
+Parsing, deduplication and the commit all happen here, so the event loop only verifies and
+forwards. A batch is landed in ONE transaction; the reply goes back only after the flush
+returned, when DuckDB has synced its write-ahead log. ``seq`` is assigned here, by the only
+writer, so it is dense (1, 2, 3, …) and commits in order.
+
+Deduplication is exact. The ids landed most recently are kept in memory (two generations, so
+memory is bounded); the UNIQUE key on ``event_id`` is the backstop for older ones: the appender
+refuses the batch, the batch is checked against the table and landed again without them.
+
+It ignores SIGINT and SIGTERM: the receiver decides when it stops. When the receiver closes the
+socket (a graceful stop, or the receiver died), it closes the database and exits. Any failure
+is answered ``failed`` and ends the process; the receiver starts a fresh one, which reopens the
+file and re-reads ``seq``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import logging
+import signal
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+
+import duckdb
+
+from receiver import wire
+from receiver.events import LandingRow, landing_row
+
+log = logging.getLogger("receiver.writer")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS raw_events (
+    seq BIGINT PRIMARY KEY,
+    event_id VARCHAR NOT NULL UNIQUE,
+    webhook_id VARCHAR NOT NULL,
+    event_type VARCHAR,
+    event_timestamp TIMESTAMPTZ,
+    received_at TIMESTAMPTZ NOT NULL,
+    body BLOB NOT NULL,
+    headers JSON,
+    is_parseable BOOLEAN NOT NULL,
+    is_known_type BOOLEAN NOT NULL,
+    is_test BOOLEAN NOT NULL
+)
+"""
+FEED_COLUMNS = (
+    "seq, event_id, webhook_id, event_type, event_timestamp, received_at, "
+    "is_parseable, is_known_type, is_test, body"
+)
+FEED_ROW_OVERHEAD = 300  # bytes of JSON around each body in a feed page, roughly
+# A receiver killed with -9 leaves its writer finishing a commit and closing the file for a
+# moment; a restarted receiver's writer waits this long for DuckDB's own lock to go.
+LOCK_WAIT_SECONDS = 15.0
+
+
+class RecentIds:
+    """Ids landed lately, in two generations: bounded memory, O(1) membership."""
+
+    def __init__(self, capacity: int) -> None:
+        self.generation = max(1, capacity // 2)
+        self.current: set[str] = set()
+        self.previous: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.current or key in self.previous
+
+    def __len__(self) -> int:
+        return len(self.current) + len(self.previous)
+
+    def add(self, key: str) -> None:
+        self.current.add(key)
+        if len(self.current) >= self.generation:
+            self.previous, self.current = self.current, set()
+
+
+class Refused(RuntimeError):
+    """The database cannot be opened; ``kind`` is ``locked`` or ``error``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class LandingWriter:
+    def __init__(self, path: str, *, memory_limit: str, recent_ids: int) -> None:
+        self.path = path
+        self.recent = RecentIds(recent_ids)
+        self.conn = self._connect(memory_limit)
+        try:
+            # Timestamps come back as Python datetimes in the session's zone; in UTC every
+            # stored instant converts (year 1 in New York does not, and DuckDB hands back a str).
+            self.conn.execute("SET TimeZone = 'UTC'")
+            self.conn.execute(DDL)
+            self.last_seq = self.conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM raw_events"
+            ).fetchall()[0][0]
+            recent = self.conn.execute(
+                "SELECT event_id FROM raw_events ORDER BY seq DESC LIMIT ?",
+                [self.recent.generation * 2 - 1],
+            ).fetchall()
+        except duckdb.Error as exc:
+            self.conn.close()
+            raise Refused("error", f"cannot read {path}: {exc}") from None
+        for (event_id,) in reversed(recent):
+            self.recent.add(event_id)
+        # One appender for the life of the connection: creating one costs ~0.4 ms, as much as
+        # landing 30 rows. Each flush is its own transaction.
+        self.appender = self.conn.appender("raw_events")
+
+    def _connect(self, memory_limit: str) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                # One thread: a commit runs in this thread instead of handing tasks to DuckDB's
+                # workers and waiting for the OS to schedule them next to a busy event loop.
+                config = {"memory_limit": memory_limit, "threads": 1}
+                return duckdb.connect(self.path, config=config)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise Refused("error", f"cannot open {self.path}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise Refused(
+                        "locked",
+                        f"{self.path} is open in another process (a DuckDB session?); close it "
+                        f"first, the receiver must be the only process with the file open ({exc})",
+                    ) from None
+                time.sleep(0.2)
+            except duckdb.Error as exc:
+                raise Refused("error", f"cannot open {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # a broken database may complain; it is closed
+            self.conn.close()
+
+    # --- landing -----------------------------------------------------------------------------
+    def land(self, items: list[tuple]) -> tuple[list[str], list[bool], tuple[int, int, int]]:
+        """Land the new events among ``items`` (body, webhook id, kept headers, received at)
+        in one transaction. Returns each item's event id, whether it was new, and how many
+        new ones were unparseable, of an unknown type, or test events."""
+        event_ids: list[str] = []
+        is_new: list[bool] = []
+        rows: list[LandingRow] = []
+        position: dict[str, int] = {}  # id -> index in the batch, for the unique-key fallback
+        for body, webhook_id, headers, received_at in items:
+            row = landing_row(body, webhook_id, headers, received_at)
+            key = row.event_id
+            event_ids.append(key)
+            # a sender retry, or the same event twice in this batch (concurrent retries)
+            new = key not in self.recent and key not in position
+            is_new.append(new)
+            if new:
+                position[key] = len(is_new) - 1
+                rows.append(row)
+        for key in self._commit(rows):
+            is_new[position[key]] = False
+        for row in rows:
+            self.recent.add(row.event_id)
+        landed = [row for row in rows if is_new[position[row.event_id]]]
+        counts = (
+            sum(not row.is_parseable for row in landed),
+            sum(row.is_parseable and not row.is_known_type for row in landed),
+            sum(row.is_test for row in landed),
+        )
+        return event_ids, is_new, counts
+
+    def _commit(self, rows: list[LandingRow]) -> set[str]:
+        """Land ``rows`` in one transaction; returns the ids among them landed before."""
+        try:
+            self._append(rows)
+            return set()
+        except duckdb.ConstraintException:
+            # An id older than the in-memory window: find which, land the rest.
+            keys = [row.event_id for row in rows]
+            old = {
+                key
+                for (key,) in self.conn.execute(
+                    "SELECT event_id FROM raw_events WHERE event_id IN (SELECT unnest(?))",
+                    [keys],
+                ).fetchall()
+            }
+            self._append([row for row in rows if row.event_id not in old])
+            return old
+
+    def _append(self, rows: list[LandingRow]) -> None:
+        if not rows:
+            return
+        first = self.last_seq + 1
+        values = [
+            (
+                first + i,
+                r.event_id,
+                r.webhook_id,
+                r.event_type,
+                r.event_timestamp,
+                r.received_at,
+                r.body,
+                r.headers,
+                r.is_parseable,
+                r.is_known_type,
+                r.is_test,
+            )
+            for i, r in enumerate(rows)
+        ]
+        # One flush of an appender on an autocommit connection is ONE transaction, committed
+        # (WAL synced) when flush returns, and atomic: a duplicate key anywhere refuses it all.
+        # That holds up to 204,800 rows (DuckDB's appender flush_count); batches are capped at
+        # 100,000 by the settings.
+        try:
+            self.appender.append_rows(values)
+            self.appender.flush()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self.appender.clear()  # else the next flush would try these rows again
+            raise
+        self.last_seq = first + len(rows) - 1
+
+    # --- reads -------------------------------------------------------------------------------
+    def read_feed(self, after: int, limit: int, max_bytes: int) -> list[tuple]:
+        """Rows with seq > after in seq order: at most ``limit`` rows or about ``max_bytes``."""
+        sizes = self.conn.execute(
+            "SELECT seq, octet_length(body) FROM raw_events WHERE seq > ? ORDER BY seq LIMIT ?",
+            [after, limit],
+        ).fetchall()
+        total, until = 0, None
+        for seq, size in sizes:
+            total += size + FEED_ROW_OVERHEAD
+            if until is not None and total > max_bytes:
+                break
+            until = seq
+        if until is None:
+            return []
+        return self.conn.execute(
+            f"SELECT {FEED_COLUMNS} FROM raw_events WHERE seq > ? AND seq <= ? ORDER BY seq",
+            [after, until],
+        ).fetchall()
+
+    def oldest_unfed_age(self, fed_seq: int) -> float:
+        if fed_seq >= self.last_seq:
+            return 0.0
+        # fetchall, not fetchone: an unfinished result would block the next flush (DuckDB 2)
+        rows = self.conn.execute(
+            "SELECT received_at FROM raw_events WHERE seq > ? ORDER BY seq LIMIT 1", [fed_seq]
+        ).fetchall()
+        if not rows:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - rows[0][0]).total_seconds())
+
+
+def answer(writer: LandingWriter, message: tuple) -> tuple:
+    kind = message[0]
+    if kind == "land":
+        event_ids, is_new, counts = writer.land(message[1])
+        return ("landed", event_ids, is_new, counts, writer.last_seq)
+    if kind == "feed":
+        return ("rows", writer.read_feed(*message[1:]))
+    if kind == "oldest":
+        return ("age", writer.oldest_unfed_age(message[1]))
+    raise ValueError(f"unknown request {kind!r}")
+
+
+def serve(sock: socket.socket, writer: LandingWriter) -> int:
+    while True:
+        try:
+            message = wire.receive(sock)
+        except (wire.WriterGone, OSError):
+            return 0  # the receiver closed its end: stopping (or gone)
+        try:
+            reply = answer(writer, message)
+        except Exception as exc:
+            log.exception("landing writer failed; exiting so that a fresh one reopens the file")
+            with contextlib.suppress(OSError):
+                wire.send(sock, ("failed", f"{type(exc).__name__}: {exc}"))
+            return 1
+        try:
+            wire.send(sock, reply)
+        except OSError:
+            return 0  # the receiver is gone; it answered nobody for this batch
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The receiver's DuckDB writer (started by it).")
+    parser.add_argument("--fd", type=int, required=True, help="socket to the receiver")
+    parser.add_argument("--path", required=True, help="landing.duckdb")
+    parser.add_argument("--memory-limit", default="64MB")
+    parser.add_argument("--recent-ids", type=int, default=200_000)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    # The receiver stops us by closing the socket, after it has committed what is queued.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sock = socket.socket(fileno=args.fd)
+    try:
+        writer = LandingWriter(
+            args.path, memory_limit=args.memory_limit, recent_ids=args.recent_ids
+        )
+    except Refused as exc:
+        with contextlib.suppress(OSError):
+            wire.send(sock, ("refused", exc.kind, str(exc)))
+        return 2
+    gc.freeze()  # start-up objects (modules, recent ids) are never garbage: skip them in GC
+    try:
+        wire.send(sock, ("ready", writer.last_seq))
+        return serve(sock, writer)
+    except OSError:
+        return 0
+    finally:
+        writer.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
