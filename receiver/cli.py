@@ -56,6 +56,13 @@ def main(
             "[MMQ_RECEIVER_BATCH_MAX_MS, 2]."
         ),
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="DuckDB memory of the landing writer, e.g. 256MB or 1GB; ~120 bytes per landed "
+            "event are needed at each checkpoint [MMQ_RECEIVER_MEMORY_LIMIT, 256MB]."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Receive signed MediaMagic webhooks: verify, deduplicate and land them durably in DuckDB.
@@ -97,6 +104,7 @@ def main(
         ("receiver_max_body_bytes", max_body_bytes),
         ("receiver_batch_max_events", batch_max_events),
         ("receiver_batch_max_ms", batch_max_ms),
+        ("receiver_memory_limit", memory_limit),
     ):
         if value is not None:
             overrides[name] = value

@@ -117,7 +117,7 @@ class LandingStore:
         batch_max_ms: float = 2.0,
         max_queued_events: int = 20_000,
         recent_ids: int = 200_000,
-        memory_limit: str = "32MB",  # the writer only appends and pages the feed
+        memory_limit: str = "256MB",
     ) -> None:
         self.path = Path(path)
         self.batch_max_events = batch_max_events

@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The receiver's DuckDB writer (started by it).")
     parser.add_argument("--fd", type=int, required=True, help="socket to the receiver")
     parser.add_argument("--path", required=True, help="landing.duckdb")
-    parser.add_argument("--memory-limit", default="64MB")
+    parser.add_argument("--memory-limit", default="256MB")
     parser.add_argument("--recent-ids", type=int, default=200_000)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)

@@ -97,6 +97,21 @@ def test_second_instance_on_the_same_data_dir_refuses_to_start(tmp_path, secret)
         assert httpx.post(first.webhook_url, content=body, headers=headers).status_code == 200
 
 
+def test_bad_memory_limit_stops_the_start_naming_the_setting(tmp_path, secret):
+    env = {**os.environ, "MMQ_WEBHOOK_SECRETS": secret, "MMQ_DATA_DIR": str(tmp_path)}
+    env["MMQ_RECEIVER_MEMORY_LIMIT"] = "lots"
+    result = subprocess.run(
+        [sys.executable, "-m", "receiver", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "MMQ_RECEIVER_MEMORY_LIMIT" in result.stderr
+    assert not (tmp_path / "landing.duckdb").exists()  # refused before the writer started
+
+
 def test_landing_file_open_in_another_program_refuses_to_start(tmp_path, secret):
     # An analyst's DuckDB session holds the file read-write: DuckDB's own lock says no.
     with duckdb.connect(str(tmp_path / "landing.duckdb")):
