@@ -32,11 +32,9 @@ class Settings(BaseSettings):
     receiver_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     receiver_batch_max_events: int = Field(default=500, ge=1, le=100_000)
     receiver_batch_max_ms: float = Field(default=2.0, ge=0)
-    # DuckDB memory of the landing writer. A checkpoint holds the event_id index in memory,
-    # ~120 bytes per landed event: 256 MB lasts ~2 million events (docs/operations.md).
-    receiver_memory_limit: str = Field(
-        default="256MB", pattern=r"^[1-9][0-9]*(\.[0-9]+)?\s*([KMGT]i?B)$"
-    )
+    # Ceiling of the landing writer's DuckDB memory; below it the limit follows the table's
+    # size, because a checkpoint holds the indexes in memory (docs/operations.md).
+    receiver_memory_limit_mb: int = Field(default=2048, ge=64)
 
     # --- storage ---
     data_dir: Path = Path("data")

@@ -56,11 +56,11 @@ def main(
             "[MMQ_RECEIVER_BATCH_MAX_MS, 2]."
         ),
     ] = None,
-    memory_limit: Annotated[
-        str | None,
+    memory_limit_mb: Annotated[
+        int | None,
         typer.Option(
-            help="DuckDB memory of the landing writer, e.g. 256MB or 1GB; ~120 bytes per landed "
-            "event are needed at each checkpoint [MMQ_RECEIVER_MEMORY_LIMIT, 256MB]."
+            help="Most DuckDB memory the landing writer may use, in MB; below it the limit "
+            "grows with the landed events [MMQ_RECEIVER_MEMORY_LIMIT_MB, 2048]."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -104,7 +104,7 @@ def main(
         ("receiver_max_body_bytes", max_body_bytes),
         ("receiver_batch_max_events", batch_max_events),
         ("receiver_batch_max_ms", batch_max_ms),
-        ("receiver_memory_limit", memory_limit),
+        ("receiver_memory_limit_mb", memory_limit_mb),
     ):
         if value is not None:
             overrides[name] = value

@@ -117,14 +117,14 @@ class LandingStore:
         batch_max_ms: float = 2.0,
         max_queued_events: int = 20_000,
         recent_ids: int = 200_000,
-        memory_limit: str = "256MB",
+        memory_ceiling_mb: int = 2048,
     ) -> None:
         self.path = Path(path)
         self.batch_max_events = batch_max_events
         self.batch_max_seconds = batch_max_ms / 1000
         self.max_queued_events = max_queued_events
         self.recent_ids = recent_ids
-        self.memory_limit = memory_limit
+        self.memory_ceiling_mb = memory_ceiling_mb
         self.last_seq = 0
         self.fed_seq = 0  # highest seq handed out by the feed (for the freshness gauge)
         self.queued = 0  # deliveries waiting in batches, including the one committing
@@ -177,7 +177,7 @@ class LandingStore:
         """Start a writer process and wait for it to have the database open."""
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "receiver.writer", "--fd", str(theirs.fileno())]
-        command += ["--path", str(self.path), "--memory-limit", self.memory_limit]
+        command += ["--path", str(self.path), "--memory-ceiling-mb", str(self.memory_ceiling_mb)]
         command += ["--recent-ids", str(self.recent_ids)]
         command += ["--log-level", logging.getLevelName(logging.getLogger().getEffectiveLevel())]
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]

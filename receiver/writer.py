@@ -60,6 +60,13 @@ FEED_COLUMNS = (
     "is_parseable, is_known_type, is_test, body"
 )
 FEED_ROW_OVERHEAD = 300  # bytes of JSON around each body in a feed page, roughly
+# DuckDB's memory limit follows the table: a checkpoint (every ~16 MB of write-ahead log) holds
+# the indexes in memory, and with a fixed 32 MB limit it failed between 200,000 and 300,000
+# events (~120 bytes each), which would stop the receiver for good. A limit sized to the table
+# keeps the footprint small while the file is small, up to the configured ceiling.
+MEMORY_BASE = 40 * 2**20
+MEMORY_PER_EVENT = 150  # bytes, with headroom over the ~120 measured
+MEMORY_STEP_EVENTS = 10_000  # re-sized after this many more events
 # A receiver killed with -9 leaves its writer finishing a commit and closing the file for a
 # moment; a restarted receiver's writer waits this long for DuckDB's own lock to go.
 LOCK_WAIT_SECONDS = 15.0
@@ -94,10 +101,11 @@ class Refused(RuntimeError):
 
 
 class LandingWriter:
-    def __init__(self, path: str, *, memory_limit: str, recent_ids: int) -> None:
+    def __init__(self, path: str, *, memory_ceiling_mb: int, recent_ids: int) -> None:
         self.path = path
         self.recent = RecentIds(recent_ids)
-        self.conn = self._connect(memory_limit)
+        self.memory_ceiling = memory_ceiling_mb * 2**20
+        self.conn = self._connect(self.memory_for(0))
         try:
             # Timestamps come back as Python datetimes in the session's zone; in UTC every
             # stored instant converts (year 1 in New York does not, and DuckDB hands back a str).
@@ -115,17 +123,26 @@ class LandingWriter:
             raise Refused("error", f"cannot read {path}: {exc}") from None
         for (event_id,) in reversed(recent):
             self.recent.add(event_id)
+        self.resize_memory()
         # One appender for the life of the connection: creating one costs ~0.4 ms, as much as
         # landing 30 rows. Each flush is its own transaction.
         self.appender = self.conn.appender("raw_events")
 
-    def _connect(self, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    def memory_for(self, events: int) -> int:
+        return min(self.memory_ceiling, MEMORY_BASE + events * MEMORY_PER_EVENT)
+
+    def resize_memory(self) -> None:
+        self.memory_limit = self.memory_for(self.last_seq + MEMORY_STEP_EVENTS)
+        self.conn.execute(f"SET memory_limit = '{self.memory_limit // 2**20}MiB'")
+        self.resize_at = self.last_seq + MEMORY_STEP_EVENTS
+
+    def _connect(self, memory_limit: int) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
                 # One thread: a commit runs in this thread instead of handing tasks to DuckDB's
                 # workers and waiting for the OS to schedule them next to a busy event loop.
-                config = {"memory_limit": memory_limit, "threads": 1}
+                config = {"memory_limit": f"{memory_limit // 2**20}MiB", "threads": 1}
                 return duckdb.connect(self.path, config=config)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
@@ -167,6 +184,8 @@ class LandingWriter:
             is_new[position[key]] = False
         for row in rows:
             self.recent.add(row.event_id)
+        if self.last_seq >= self.resize_at:
+            self.resize_memory()
         landed = [row for row in rows if is_new[position[row.event_id]]]
         counts = (
             sum(not row.is_parseable for row in landed),
@@ -293,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The receiver's DuckDB writer (started by it).")
     parser.add_argument("--fd", type=int, required=True, help="socket to the receiver")
     parser.add_argument("--path", required=True, help="landing.duckdb")
-    parser.add_argument("--memory-limit", default="256MB")
+    parser.add_argument("--memory-ceiling-mb", type=int, default=2048)
     parser.add_argument("--recent-ids", type=int, default=200_000)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -306,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=args.fd)
     try:
         writer = LandingWriter(
-            args.path, memory_limit=args.memory_limit, recent_ids=args.recent_ids
+            args.path, memory_ceiling_mb=args.memory_ceiling_mb, recent_ids=args.recent_ids
         )
     except Refused as exc:
         with contextlib.suppress(OSError):

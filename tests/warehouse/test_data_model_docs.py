@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from mmq.warehouse.schema import create_all
-from receiver.store import DDL as LANDING_DDL
+from receiver.writer import DDL as LANDING_DDL
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
 ROW = re.compile(r"^\| `(?P<name>[a-z_0-9]+)` \| (?P<type>[A-Z0-9_\[\](), ]+) \|")
