@@ -116,7 +116,7 @@ class LandingStore:
         batch_max_events: int = 500,
         batch_max_ms: float = 2.0,
         max_queued_events: int = 20_000,
-        recent_ids: int = 200_000,
+        recent_ids: int = 100_000,  # days of retries at production rates; older ones hit the key
         memory_ceiling_mb: int = 2048,
     ) -> None:
         self.path = Path(path)

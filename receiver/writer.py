@@ -64,7 +64,7 @@ FEED_ROW_OVERHEAD = 300  # bytes of JSON around each body in a feed page, roughl
 # the indexes in memory, and with a fixed 32 MB limit it failed between 200,000 and 300,000
 # events (~120 bytes each), which would stop the receiver for good. A limit sized to the table
 # keeps the footprint small while the file is small, up to the configured ceiling.
-MEMORY_BASE = 40 * 2**20
+MEMORY_BASE = 24 * 2**20
 MEMORY_PER_EVENT = 150  # bytes, with headroom over the ~120 measured
 MEMORY_STEP_EVENTS = 10_000  # re-sized after this many more events
 # A receiver killed with -9 leaves its writer finishing a commit and closing the file for a
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="socket to the receiver")
     parser.add_argument("--path", required=True, help="landing.duckdb")
     parser.add_argument("--memory-ceiling-mb", type=int, default=2048)
-    parser.add_argument("--recent-ids", type=int, default=200_000)
+    parser.add_argument("--recent-ids", type=int, default=100_000)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     # The receiver stops us by closing the socket, after it has committed what is queued.
