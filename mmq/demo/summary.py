@@ -11,6 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from mmq.warehouse.quality import verdict_counts
+
 VERDICTS = ("blocked", "needs_review", "clear")
 WORST = 5
 
@@ -28,13 +30,7 @@ class DemoSummary:
 
 def read_summary(analytics: Path, submission_ids: list[str]) -> tuple[dict[str, int], list[tuple]]:
     with duckdb.connect(str(analytics), read_only=True) as conn:
-        verdicts = dict(
-            conn.execute(
-                "SELECT verdict, count(*) FROM submission_quality "
-                "WHERE submission_id IN (SELECT unnest(?)) GROUP BY ALL",
-                [submission_ids],
-            ).fetchall()
-        )
+        verdicts = verdict_counts(conn, submission_ids)
         worst = conn.execute(
             "SELECT submission_id, score, verdict, asset_count, assets_failed, open_count, "
             "       coalesce(top_rule_codes->>'$[0].rule_code', '') "

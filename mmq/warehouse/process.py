@@ -82,14 +82,7 @@ def score_submissions(
             submissions=written,
             row_counts={"submission_quality": written},
         )
-    verdicts = dict(
-        conn.execute(
-            "SELECT verdict, count(*) FROM submission_quality "
-            "WHERE submission_id IN (SELECT unnest(?)) GROUP BY ALL",
-            [submission_ids],
-        ).fetchall()
-    )
-    return QualityReport(written, verdicts)
+    return QualityReport(written, quality.verdict_counts(conn, submission_ids))
 
 
 @dataclass

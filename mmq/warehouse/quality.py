@@ -183,6 +183,17 @@ GROUP BY q.day, q.workspace_id
 """
 
 
+def verdict_counts(conn: duckdb.DuckDBPyConnection, submission_ids: list[str]) -> dict[str, int]:
+    """How many of these submissions have each verdict (in the warehouse or a published copy)."""
+    return dict(
+        conn.execute(
+            "SELECT verdict, count(*) FROM submission_quality "
+            "WHERE submission_id IN (SELECT unnest(?)) GROUP BY ALL",
+            [submission_ids],
+        ).fetchall()
+    )
+
+
 def compute_submission_quality(
     conn: duckdb.DuckDBPyConnection,
     submission_ids: Iterable[str],
