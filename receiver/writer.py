@@ -266,8 +266,7 @@ class LandingWriter:
         ).fetchall()
 
     def oldest_unfed_age(self, fed_seq: int) -> float:
-        if fed_seq >= self.last_seq:
-            return 0.0
+        # (the store asks only while fed_seq < last_seq; otherwise no row comes back: 0)
         # fetchall, not fetchone: an unfinished result would block the next flush (DuckDB 2)
         rows = self.conn.execute(
             "SELECT received_at FROM raw_events WHERE seq > ? ORDER BY seq LIMIT 1", [fed_seq]
