@@ -63,14 +63,14 @@ class ReceiverMetrics:
             self.rejected.labels(cause)
         self.batch_size = Histogram(
             "mmq_receiver_commit_batch_size",
-            "Events per group commit",
+            "New events landed per group commit (one transaction)",
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000),
             registry=self.registry,
         )
         self.commit_seconds = Histogram(
             "mmq_receiver_commit_seconds",
-            "Duration of one group commit, as the event loop sees it (to the writer process and "
-            "back: parse, append, flush, COMMIT)",
+            "Duration of one group commit, as the event loop sees it: from handing its last batch "
+            "to the writer process to the answer (parse, append, flush, COMMIT)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )

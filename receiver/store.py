@@ -59,23 +59,25 @@ class Landed:
 
 @dataclass(slots=True)
 class Commit:
-    """One group commit, for the metrics."""
+    """A batch the writer answered, for the metrics."""
 
     size: int
     new: int
     unparseable: int
     unknown_type: int
     test: int
-    seconds: float
+    committed: int | None  # new rows of the transaction this batch closed (None: not the last)
+    seconds: float  # from handing the batch to the writer to its answer
 
 
 class Batch:
-    __slots__ = ("done", "items", "opened_at")
+    __slots__ = ("done", "items", "opened_at", "sent_at")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.items: list[tuple] = []
         self.done: asyncio.Future = loop.create_future()
         self.opened_at = loop.time()
+        self.sent_at = 0.0
 
 
 class Writer:
@@ -86,6 +88,7 @@ class Writer:
         self.sock = sock
         self.reader: asyncio.StreamReader | None = None
         self.stream: asyncio.StreamWriter | None = None
+        self.replies: asyncio.Task | None = None  # reads this writer's answers
 
     async def connect(self) -> None:
         self.reader, self.stream = await asyncio.open_unix_connection(sock=self.sock)
@@ -130,12 +133,14 @@ class LandingStore:
         self.queued = 0  # deliveries waiting in batches, including the one committing
         self.broken: str | None = None  # why the store cannot commit right now
         self.on_commit: Callable[[Commit], None] | None = None  # metrics hook
-        self._batches: deque[Batch] = deque()
-        self._wakeup = asyncio.Event()
+        self._open: Batch | None = None  # filling; sent when full or when its window ends
+        self._window: asyncio.TimerHandle | None = None
+        # Sent to the writer and not answered yet, in order: batches, and the futures of feed
+        # and gauge requests. The writer answers in the order it was asked.
+        self._inflight: deque[Batch | asyncio.Future] = deque()
         self._closing = False
-        self._task: asyncio.Task | None = None
         self._writer: Writer | None = None
-        self._exchange = asyncio.Lock()  # one request at a time on the writer's socket
+        self._recovery: asyncio.Task | None = None
         self._lock_file = None
 
     @property
@@ -206,16 +211,21 @@ class LandingStore:
 
     async def start(self) -> None:
         assert self._writer is not None, "open() first"
-        await self._writer.connect()
-        self._task = asyncio.create_task(self._write_loop(), name="landing-writer")
+        await self._connect(self._writer)
+
+    async def _connect(self, writer: Writer) -> None:
+        await writer.connect()
+        writer.replies = asyncio.create_task(self._read_replies(writer), name="landing-replies")
 
     async def close(self) -> None:
         """Commit every queued batch, then stop the writer (graceful shutdown)."""
         self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._open is not None and self.broken is None:
+            self._send_open_batch()
+        waiting = [w if isinstance(w, asyncio.Future) else w.done for w in self._inflight]
+        await asyncio.gather(*waiting, return_exceptions=True)
+        if self._recovery is not None:  # it stops trying once closing; let it finish a start
+            await asyncio.gather(self._recovery, return_exceptions=True)
         if self._writer is not None:
             self._writer.hang_up()
             await asyncio.get_running_loop().run_in_executor(None, self._writer.wait)
@@ -232,109 +242,130 @@ class LandingStore:
             raise StoreUnavailable(self.broken or "shutting down")
         if self.queued >= self.max_queued_events:
             raise StoreUnavailable(f"{self.queued} events queued; try again shortly")
-        batch = self._batches[-1] if self._batches else None
-        if batch is None or len(batch.items) >= self.batch_max_events:
-            batch = Batch(asyncio.get_running_loop())
-            self._batches.append(batch)
+        batch = self._open
+        if batch is None:
+            loop = asyncio.get_running_loop()
+            batch = self._open = Batch(loop)
+            self._window = loop.call_at(batch.opened_at + self.batch_max_seconds, self._window_ends)
         index = len(batch.items)
         batch.items.append(item)
         self.queued += 1
-        self._wakeup.set()
+        if len(batch.items) >= self.batch_max_events:
+            self._send_open_batch()
         event_ids, is_new = await asyncio.shield(batch.done)
         return Landed(event_ids[index], is_new[index])
 
-    async def _write_loop(self) -> None:
+    def _window_ends(self) -> None:
+        self._window = None
+        if self._open is not None:
+            self._send_open_batch()
+
+    def _send_open_batch(self) -> None:
+        batch, self._open = self._open, None
+        assert batch is not None
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        batch.sent_at = time.perf_counter()
+        self._send(("land", batch.items), batch)
+
+    def _send(self, message: tuple, waiter: Batch | asyncio.Future) -> None:
+        """Queue ``message`` on the writer's socket; ``waiter`` receives its answer."""
+        self._inflight.append(waiter)
+        try:
+            assert self._writer is not None and self._writer.stream is not None
+            self._writer.stream.write(wire.encode(message))
+        except Exception as exc:  # the socket is gone: answer everything, start a new writer
+            self._break(f"landing writer failed: {exc}")
+
+    async def _read_replies(self, writer: Writer) -> None:
+        assert writer.reader is not None
         while True:
             try:
-                if self.broken is not None and not self._closing:
-                    await self._recover()
-                    continue
-                if not self._batches:
-                    if self._closing:
-                        return
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                await self._commit_next()
+                reply = await wire.read(writer.reader)
+            except (wire.WriterGone, OSError) as exc:
+                if writer is self._writer and self.broken is None and not self._closing:
+                    self._break(f"landing writer failed: {exc}")
+                return
+            if writer is not self._writer or not self._inflight:
+                return  # an answer for requests that were already settled
+            waiter = self._inflight.popleft()
+            try:
+                if reply[0] == "failed":  # the writer logged it and exits
+                    self._inflight.appendleft(waiter)
+                    self._break(f"landing writer failed: {reply[1]}")
+                elif isinstance(waiter, Batch):
+                    self._landed(waiter, reply)
+                else:
+                    waiter.set_result(reply)
             except Exception as exc:  # never let this task die: requests would hang
-                log.exception("landing writer error")
-                self._break(f"landing writer error: {exc}")
+                log.exception("error handling the landing writer's answer")
+                self._break(f"landing store error: {exc}")
 
-    async def _commit_next(self) -> None:
-        loop = asyncio.get_running_loop()
-        batch = self._batches[0]
-        wait = batch.opened_at + self.batch_max_seconds - loop.time()
-        if wait > 0 and len(batch.items) < self.batch_max_events and not self._closing:
-            await asyncio.sleep(wait)  # let a young batch take in its neighbours
-        self._batches.popleft()
-        started = time.perf_counter()
-        try:
-            _, event_ids, is_new, counts, self.last_seq = await self._request(("land", batch.items))
-        except StoreUnavailable as exc:
-            log.error("commit of %d events failed: %s", len(batch.items), exc)
-            self._settle(batch, exc)
-            return
+    def _landed(self, batch: Batch, reply: tuple) -> None:
+        _, event_ids, is_new, counts, self.last_seq, committed = reply
         if self.on_commit is not None:
-            seconds = time.perf_counter() - started
-            self.on_commit(Commit(len(is_new), sum(is_new), *counts, seconds))
+            seconds = time.perf_counter() - batch.sent_at
+            self.on_commit(Commit(len(is_new), sum(is_new), *counts, committed, seconds))
         self._settle(batch, (event_ids, is_new))
 
     async def _request(self, message: tuple) -> tuple:
-        """Send one request to the writer and return its reply; any failure breaks the store
-        (StoreUnavailable). Shielded: a cancelled caller must not leave a reply unread."""
+        """Ask the writer something (in turn with the batches); StoreUnavailable if it cannot
+        answer. Shielded: a cancelled caller leaves the answer to be read and dropped."""
         if self.broken is not None or self._writer is None:
             raise StoreUnavailable(self.broken or "the landing store is closed")
-        try:
-            return await asyncio.shield(self._exchange_with(self._writer, message))
-        except (wire.WriterGone, OSError, WriterFailed) as exc:
-            reason = f"landing writer failed: {exc}"
-            self._break(reason)
-            raise StoreUnavailable(reason) from None
-
-    async def _exchange_with(self, writer: Writer, message: tuple) -> tuple:
-        async with self._exchange:
-            assert writer.stream is not None and writer.reader is not None
-            writer.stream.write(wire.encode(message))
-            await writer.stream.drain()
-            reply = await wire.read(writer.reader)
-        if reply[0] == "failed":
-            raise WriterFailed(reply[1])
-        return reply
+        answer = asyncio.get_running_loop().create_future()
+        self._send(message, answer)
+        return await asyncio.shield(answer)
 
     def _break(self, reason: str) -> None:
-        """Mark the store broken and answer every queued request at once (503: retry later)."""
+        """Mark the store broken, answer everything in flight or queued at once (503: retry
+        later) and start a new writer."""
         if self.broken is None:
             log.error("%s; answering 503 until a new writer is up", reason)
         self.broken = reason
-        self._wakeup.set()  # the write loop starts a new writer
-        while self._batches:
-            self._settle(self._batches.popleft(), StoreUnavailable(reason))
+        waiting = list(self._inflight)
+        self._inflight.clear()
+        if self._open is not None:
+            waiting.append(self._open)
+            self._open = None
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        for waiter in waiting:
+            self._settle(waiter, StoreUnavailable(reason))
+        if not self._closing and (self._recovery is None or self._recovery.done()):
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
-    def _settle(self, batch: Batch, outcome: tuple | Exception) -> None:
-        self.queued -= len(batch.items)
+    def _settle(self, waiter: Batch | asyncio.Future, outcome: tuple | Exception) -> None:
+        if isinstance(waiter, Batch):
+            self.queued -= len(waiter.items)
+            waiter = waiter.done
         if isinstance(outcome, Exception):
-            batch.done.set_exception(outcome)
-            batch.done.exception()  # retrieved: nobody may be waiting any more (disconnects)
+            waiter.set_exception(outcome)
+            waiter.exception()  # retrieved: nobody may be waiting any more (disconnects)
         else:
-            batch.done.set_result(outcome)
+            waiter.set_result(outcome)
 
     async def _recover(self) -> None:
+        """Replace the failed writer; retry every RECOVERY_INTERVAL until one is up."""
         loop = asyncio.get_running_loop()
-        old, self._writer = self._writer, None
-        try:
-            if old is not None:
-                old.process.kill()  # it failed: no commit of it is waited for any more
-                old.hang_up()
-                await loop.run_in_executor(None, old.wait)
-            writer = await loop.run_in_executor(None, self._spawn)
-            await writer.connect()
-        except Exception as exc:
-            log.error("landing store still unavailable: %s", exc)
-            await asyncio.sleep(RECOVERY_INTERVAL)
-            return
-        self._writer = writer
-        log.warning("landing store reopened at seq %d", self.last_seq)
-        self.broken = None
+        while self.broken is not None and not self._closing:
+            old, self._writer = self._writer, None
+            try:
+                if old is not None:
+                    old.process.kill()  # it failed: no commit of it is waited for any more
+                    old.hang_up()
+                    await loop.run_in_executor(None, old.wait)
+                writer = await loop.run_in_executor(None, self._spawn)
+                await self._connect(writer)
+            except Exception as exc:
+                log.error("landing store still unavailable: %s", exc)
+                await asyncio.sleep(RECOVERY_INTERVAL)
+                continue
+            self._writer = writer
+            log.warning("landing store reopened at seq %d", self.last_seq)
+            self.broken = None
 
     # --- reads for the app -------------------------------------------------------------------
     async def read_feed(self, after: int, limit: int, max_bytes: int) -> list[tuple]:
@@ -348,7 +379,3 @@ class LandingStore:
             return (await self._request(("oldest", self.fed_seq)))[1]
         except StoreUnavailable:
             return 0.0
-
-
-class WriterFailed(RuntimeError):
-    """The writer answered ``failed`` (and is exiting)."""

@@ -1,4 +1,5 @@
-"""The landing writer on its own (real DuckDB file): memory sized to the table, under a ceiling."""
+"""The landing writer on its own (real DuckDB file): memory sized to the table, batches that
+commit together, row group size."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import time
 
 import duckdb
 
-from receiver.writer import MEMORY_BASE, MEMORY_PER_EVENT, MEMORY_STEP_EVENTS, LandingWriter
+from receiver.writer import (
+    MEMORY_BASE,
+    MEMORY_PER_EVENT,
+    MEMORY_STEP_EVENTS,
+    ROW_GROUP_ROWS,
+    LandingWriter,
+)
 
 MIB = 2**20
 
@@ -61,3 +68,56 @@ def test_memory_limit_stops_at_the_ceiling(tmp_path):
         writer.close()
     with duckdb.connect(str(tmp_path / "landing.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT max(seq) FROM raw_events").fetchall() == [(10,)]
+
+
+def test_batches_waiting_together_commit_in_one_transaction(tmp_path):
+    """``land_requests`` is how the writer serves the batches that queued up while it was busy:
+    one transaction, one answer per batch in order, duplicates across the batches landed once."""
+    writer = LandingWriter(str(tmp_path / "landing.duckdb"), memory_ceiling_mb=2048, recent_ids=100)
+    try:
+        writer.land(deliveries(0, 2))  # evt 0 and 1 landed before
+        first = deliveries(1, 3)  # 1 (landed before), 2, 3
+        second = deliveries(3, 2)  # 3 (again, in the same transaction), 4
+        test_event = (b'{"id":"evt_t","type":"x","data":{"test":true}}', "evt_t", (None,) * 5, 0.0)
+        answers = writer.land_requests([first, [*second, test_event]])
+        assert [a[0] for a in answers] == ["landed", "landed"]
+        assert answers[0][1] == ["evt_00000001", "evt_00000002", "evt_00000003"]
+        assert answers[0][2] == [False, True, True]
+        assert answers[1][1] == ["evt_00000003", "evt_00000004", "evt_t"]
+        assert answers[1][2] == [False, True, True]
+        # counts (unparseable, unknown type, test) belong to each batch's own new rows
+        assert answers[0][3] == (0, 0, 0)
+        assert answers[1][3] == (0, 1, 1)
+        # both carry the seq after the commit; only the last tells the transaction's size
+        assert answers[0][4] == answers[1][4] == 6
+        assert (answers[0][5], answers[1][5]) == (None, 4)
+        rows = writer.conn.execute("SELECT seq, event_id FROM raw_events ORDER BY seq").fetchall()
+        assert rows == [
+            (1, "evt_00000000"),
+            (2, "evt_00000001"),
+            (3, "evt_00000002"),
+            (4, "evt_00000003"),
+            (5, "evt_00000004"),
+            (6, "evt_t"),
+        ]
+    finally:
+        writer.close()
+
+
+def test_raw_events_is_stored_in_small_row_groups(tmp_path):
+    """A checkpoint rewrites the unfinished row group while commits wait; small groups keep that
+    stall short (see ROW_GROUP_ROWS). The size is an ATTACH option, so check it reached the file."""
+    writer = LandingWriter(str(tmp_path / "landing.duckdb"), memory_ceiling_mb=2048, recent_ids=100)
+    try:
+        landed = 0
+        while landed < 2 * ROW_GROUP_ROWS + 10:
+            writer.land(deliveries(landed, 1000))
+            landed += 1000
+    finally:
+        writer.close()  # checkpoints
+    with duckdb.connect(str(tmp_path / "landing.duckdb"), read_only=True) as conn:
+        groups = conn.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('raw_events')"
+        ).fetchall()[0][0]
+        assert conn.execute("SELECT count(*) FROM raw_events").fetchall() == [(landed,)]
+    assert groups == -(-landed // ROW_GROUP_ROWS) == 3
