@@ -32,9 +32,8 @@ class Settings(BaseSettings):
     receiver_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     receiver_batch_max_events: int = Field(default=500, ge=1, le=100_000)
     receiver_batch_max_ms: float = Field(default=2.0, ge=0)
-    # Ceiling of the landing writer's DuckDB memory; below it the limit follows the table's
-    # size, because a checkpoint holds the indexes in memory (docs/operations.md).
-    receiver_memory_limit_mb: int = Field(default=2048, ge=64)
+    # DuckDB's memory limit in the landing writer (docs/operations.md, "Memory").
+    receiver_memory_limit_mb: int = Field(default=32, ge=16)
 
     # --- storage ---
     data_dir: Path = Path("data")

@@ -91,7 +91,7 @@ def create_app(settings: Settings, store: LandingStore | None = None) -> Receive
         settings.landing_path,
         batch_max_events=settings.receiver_batch_max_events,
         batch_max_ms=settings.receiver_batch_max_ms,
-        memory_ceiling_mb=settings.receiver_memory_limit_mb,
+        memory_limit_mb=settings.receiver_memory_limit_mb,
     )
     metrics = ReceiverMetrics()
     store.on_commit = metrics.observe_commit

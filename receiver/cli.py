@@ -59,8 +59,8 @@ def main(
     memory_limit_mb: Annotated[
         int | None,
         typer.Option(
-            help="Most DuckDB memory the landing writer may use, in MB; below it the limit "
-            "grows with the landed events [MMQ_RECEIVER_MEMORY_LIMIT_MB, 2048]."
+            help="DuckDB memory limit of the landing writer, in MB "
+            "[MMQ_RECEIVER_MEMORY_LIMIT_MB, 32]."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -140,5 +140,6 @@ def main(
         access_log=False,
         loop="uvloop",
         http="httptools",
+        ws="none",  # no WebSocket routes: no upgrade to offer
         timeout_graceful_shutdown=10,
     )

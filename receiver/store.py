@@ -120,14 +120,14 @@ class LandingStore:
         batch_max_ms: float = 2.0,
         max_queued_events: int = 20_000,
         recent_ids: int = 100_000,  # days of retries at production rates; older ones hit the key
-        memory_ceiling_mb: int = 2048,
+        memory_limit_mb: int = 32,
     ) -> None:
         self.path = Path(path)
         self.batch_max_events = batch_max_events
         self.batch_max_seconds = batch_max_ms / 1000
         self.max_queued_events = max_queued_events
         self.recent_ids = recent_ids
-        self.memory_ceiling_mb = memory_ceiling_mb
+        self.memory_limit_mb = memory_limit_mb
         self.last_seq = 0
         self.fed_seq = 0  # highest seq handed out by the feed (for the freshness gauge)
         self.queued = 0  # deliveries waiting in batches, including the one committing
@@ -182,7 +182,7 @@ class LandingStore:
         """Start a writer process and wait for it to have the database open."""
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "receiver.writer", "--fd", str(theirs.fileno())]
-        command += ["--path", str(self.path), "--memory-ceiling-mb", str(self.memory_ceiling_mb)]
+        command += ["--path", str(self.path), "--memory-limit-mb", str(self.memory_limit_mb)]
         command += ["--recent-ids", str(self.recent_ids)]
         command += ["--log-level", logging.getLevelName(logging.getLogger().getEffectiveLevel())]
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]

@@ -11,9 +11,10 @@ forwards. A batch is landed in ONE transaction; the reply goes back only after t
 returned, when DuckDB has synced its write-ahead log. ``seq`` is assigned here, by the only
 writer, so it is dense (1, 2, 3, …) and commits in order.
 
-Deduplication is exact. The ids landed most recently are kept in memory (two generations, so
-memory is bounded); the UNIQUE key on ``event_id`` is the backstop for older ones: the appender
-refuses the batch, the batch is checked against the table and landed again without them.
+Deduplication is exact and kept forever (``receiver.seen``): the latest ids are kept as
+strings, every landed id as an 8-byte digest, and a digest match on an older id is confirmed
+against the table before the event is called a duplicate. ``event_id`` is unique because this
+is the only writer of the table and nothing is appended without that check.
 
 It ignores SIGINT and SIGTERM: the receiver decides when it stops. When the receiver closes the
 socket (a graceful stop, or the receiver died), it closes the database and exits. Any failure
@@ -37,13 +38,14 @@ import duckdb
 
 from receiver import wire
 from receiver.events import LandingRow, landing_row
+from receiver.seen import SeenIds
 
 log = logging.getLogger("receiver.writer")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS raw_events (
     seq BIGINT NOT NULL,
-    event_id VARCHAR NOT NULL UNIQUE,
+    event_id VARCHAR NOT NULL,
     webhook_id VARCHAR NOT NULL,
     event_type VARCHAR,
     event_timestamp TIMESTAMPTZ,
@@ -60,13 +62,9 @@ FEED_COLUMNS = (
     "is_parseable, is_known_type, is_test, body"
 )
 FEED_ROW_OVERHEAD = 300  # bytes of JSON around each body in a feed page, roughly
-# DuckDB's memory limit follows the table: a checkpoint (every ~16 MB of write-ahead log) holds
-# the indexes in memory, and with a fixed 32 MB limit it failed between 200,000 and 300,000
-# events (~120 bytes each), which would stop the receiver for good. A limit sized to the table
-# keeps the footprint small while the file is small, up to the configured ceiling.
-MEMORY_BASE = 24 * 2**20
-MEMORY_PER_EVENT = 150  # bytes, with headroom over the ~120 measured
-MEMORY_STEP_EVENTS = 10_000  # re-sized after this many more events
+# DuckDB's memory limit is fixed (MMQ_RECEIVER_MEMORY_LIMIT_MB): raw_events has no index to hold
+# in memory, so the working set is a checkpoint's worth of rows (~16 MB of write-ahead log) and
+# a feed page (up to 8 MB). 24 MB carried 400,000 events of 1 KB without a failed checkpoint.
 # Rows per row group of raw_events (DuckDB's default is 122,880). A checkpoint (every ~16 MB of
 # write-ahead log, ~11,500 events) rewrites the table's unfinished row group whole while every
 # commit waits: with the default that stall grew with the group, to 0.3 s at 100,000 rows and
@@ -96,26 +94,6 @@ def attach(path: str, memory_limit: int) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-class RecentIds:
-    """Ids landed lately, in two generations: bounded memory, O(1) membership."""
-
-    def __init__(self, capacity: int) -> None:
-        self.generation = max(1, capacity // 2)
-        self.current: set[str] = set()
-        self.previous: set[str] = set()
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.current or key in self.previous
-
-    def __len__(self) -> int:
-        return len(self.current) + len(self.previous)
-
-    def add(self, key: str) -> None:
-        self.current.add(key)
-        if len(self.current) >= self.generation:
-            self.previous, self.current = self.current, set()
-
-
 class Refused(RuntimeError):
     """The database cannot be opened; ``kind`` is ``locked`` or ``error``."""
 
@@ -125,11 +103,9 @@ class Refused(RuntimeError):
 
 
 class LandingWriter:
-    def __init__(self, path: str, *, memory_ceiling_mb: int, recent_ids: int) -> None:
+    def __init__(self, path: str, *, memory_limit_mb: int, recent_ids: int) -> None:
         self.path = path
-        self.recent = RecentIds(recent_ids)
-        self.memory_ceiling = memory_ceiling_mb * 2**20
-        self.conn = self._connect(self.memory_for(0))
+        self.conn = self._connect(memory_limit_mb * 2**20)
         try:
             # Timestamps come back as Python datetimes in the session's zone; in UTC every
             # stored instant converts (year 1 in New York does not, and DuckDB hands back a str).
@@ -138,27 +114,19 @@ class LandingWriter:
             self.last_seq = self.conn.execute(
                 "SELECT coalesce(max(seq), 0) FROM raw_events"
             ).fetchall()[0][0]
+            digests = self.conn.execute(
+                "SELECT md5_number_upper(event_id) AS digest FROM raw_events"
+            ).fetchnumpy()["digest"]
             recent = self.conn.execute(
-                "SELECT event_id FROM raw_events ORDER BY seq DESC LIMIT ?",
-                [self.recent.generation * 2 - 1],
+                "SELECT event_id FROM raw_events ORDER BY seq DESC LIMIT ?", [recent_ids]
             ).fetchall()
         except duckdb.Error as exc:
             self.conn.close()
             raise Refused("error", f"cannot read {path}: {exc}") from None
-        for (event_id,) in reversed(recent):
-            self.recent.add(event_id)
-        self.resize_memory()
+        self.seen = SeenIds(digests, [key for (key,) in reversed(recent)], recent_ids)
         # One appender for the life of the connection: creating one costs ~0.4 ms, as much as
         # landing 30 rows. Each flush is its own transaction.
         self.appender = self.conn.appender("raw_events")
-
-    def memory_for(self, events: int) -> int:
-        return min(self.memory_ceiling, MEMORY_BASE + events * MEMORY_PER_EVENT)
-
-    def resize_memory(self) -> None:
-        self.memory_limit = self.memory_for(self.last_seq + MEMORY_STEP_EVENTS)
-        self.conn.execute(f"SET memory_limit = '{self.memory_limit // 2**20}MiB'")
-        self.resize_at = self.last_seq + MEMORY_STEP_EVENTS
 
     def _connect(self, memory_limit: int) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -208,46 +176,36 @@ class LandingWriter:
 
     def _land(self, items: list[tuple]) -> tuple[list[str], list[bool], list[LandingRow | None]]:
         """Event ids, whether each item was new, and the row landed for it (None: a retry)."""
-        event_ids: list[str] = []
+        parsed = [
+            landing_row(body, webhook_id, headers, at) for body, webhook_id, headers, at in items
+        ]
+        event_ids = [row.event_id for row in parsed]
+        known, maybe = self.seen.classify(event_ids)
+        older = self._landed_before({key for key, m in zip(event_ids, maybe, strict=True) if m})
         landed: list[LandingRow | None] = []
-        position: dict[str, int] = {}  # id -> index in the batch, for the unique-key fallback
         rows: list[LandingRow] = []
-        for body, webhook_id, headers, received_at in items:
-            row = landing_row(body, webhook_id, headers, received_at)
+        in_batch: set[str] = set()  # the same event twice in this batch (concurrent retries)
+        for row, sure in zip(parsed, known, strict=True):
             key = row.event_id
-            event_ids.append(key)
-            # a sender retry, or the same event twice in this batch (concurrent retries)
-            if key in self.recent or key in position:
+            if sure or key in older or key in in_batch:
                 landed.append(None)
             else:
-                position[key] = len(landed)
+                in_batch.add(key)
                 landed.append(row)
                 rows.append(row)
-        for key in self._commit(rows):
-            landed[position[key]] = None
-        for row in rows:
-            self.recent.add(row.event_id)
-        if self.last_seq >= self.resize_at:
-            self.resize_memory()
+        self._append(rows)
+        self.seen.add([row.event_id for row in rows])
         return event_ids, [row is not None for row in landed], landed
 
-    def _commit(self, rows: list[LandingRow]) -> set[str]:
-        """Land ``rows`` in one transaction; returns the ids among them landed before."""
-        try:
-            self._append(rows)
+    def _landed_before(self, candidates: set[str]) -> set[str]:
+        """Which of these ids (a digest matched) are in the table: retries of older events."""
+        if not candidates:
             return set()
-        except duckdb.ConstraintException:
-            # An id older than the in-memory window: find which, land the rest.
-            keys = [row.event_id for row in rows]
-            old = {
-                key
-                for (key,) in self.conn.execute(
-                    "SELECT event_id FROM raw_events WHERE event_id IN (SELECT unnest(?))",
-                    [keys],
-                ).fetchall()
-            }
-            self._append([row for row in rows if row.event_id not in old])
-            return old
+        rows = self.conn.execute(
+            "SELECT event_id FROM raw_events WHERE event_id IN (SELECT unnest(?))",
+            [sorted(candidates)],
+        ).fetchall()
+        return {key for (key,) in rows}
 
     def _append(self, rows: list[LandingRow]) -> None:
         if not rows:
@@ -270,9 +228,9 @@ class LandingWriter:
             for i, r in enumerate(rows)
         ]
         # One flush of an appender on an autocommit connection is ONE transaction, committed
-        # (WAL synced) when flush returns, and atomic: a duplicate key anywhere refuses it all.
-        # That holds up to 204,800 rows (DuckDB's appender flush_count); batches are capped at
-        # 100,000 by the settings.
+        # (WAL synced) when flush returns, and atomic: a failure anywhere lands none of it.
+        # That holds up to 204,800 rows (DuckDB's appender flush_count); a commit is at most
+        # 110,000 (a 100,000-event batch, the settings' cap, plus MERGE_MAX_EVENTS).
         try:
             self.appender.append_rows(values)
             self.appender.flush()
@@ -378,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The receiver's DuckDB writer (started by it).")
     parser.add_argument("--fd", type=int, required=True, help="socket to the receiver")
     parser.add_argument("--path", required=True, help="landing.duckdb")
-    parser.add_argument("--memory-ceiling-mb", type=int, default=2048)
+    parser.add_argument("--memory-limit-mb", type=int, default=32)
     parser.add_argument("--recent-ids", type=int, default=100_000)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -391,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=args.fd)
     try:
         writer = LandingWriter(
-            args.path, memory_ceiling_mb=args.memory_ceiling_mb, recent_ids=args.recent_ids
+            args.path, memory_limit_mb=args.memory_limit_mb, recent_ids=args.recent_ids
         )
     except Refused as exc:
         with contextlib.suppress(OSError):

@@ -125,7 +125,7 @@ def test_concurrent_duplicates_land_once_and_all_get_2xx(receiver, secret):
     assert metric_value(receiver.metrics(), "mmq_receiver_events_duplicate_total") == 19
 
 
-def test_duplicate_older_than_the_memory_window_is_caught_by_the_unique_key(
+def test_duplicate_older_than_the_memory_window_is_caught_by_its_digest(
     tmp_path, secret, next_secret
 ):
     # A window of 2 ids in the writer: the first event is forgotten in memory after five more.

@@ -99,7 +99,7 @@ def test_second_instance_on_the_same_data_dir_refuses_to_start(tmp_path, secret)
 
 def test_bad_memory_limit_stops_the_start_naming_the_setting(tmp_path, secret):
     env = {**os.environ, "MMQ_WEBHOOK_SECRETS": secret, "MMQ_DATA_DIR": str(tmp_path)}
-    env["MMQ_RECEIVER_MEMORY_LIMIT_MB"] = "16"  # below the 64 MB floor
+    env["MMQ_RECEIVER_MEMORY_LIMIT_MB"] = "8"  # below the 16 MB floor
     result = subprocess.run(
         [sys.executable, "-m", "receiver", "--port", str(free_port())],
         env=env,
