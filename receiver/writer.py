@@ -114,16 +114,17 @@ class LandingWriter:
             self.last_seq = self.conn.execute(
                 "SELECT coalesce(max(seq), 0) FROM raw_events"
             ).fetchall()[0][0]
-            digests = self.conn.execute(
-                "SELECT md5_number_upper(event_id) AS digest FROM raw_events"
-            ).fetchnumpy()["digest"]
+            landed = self.conn.execute(
+                "SELECT md5_number_upper(event_id) AS digest, seq FROM raw_events"
+            ).fetchnumpy()
             recent = self.conn.execute(
                 "SELECT event_id FROM raw_events ORDER BY seq DESC LIMIT ?", [recent_ids]
             ).fetchall()
         except duckdb.Error as exc:
             self.conn.close()
             raise Refused("error", f"cannot read {path}: {exc}") from None
-        self.seen = SeenIds(digests, [key for (key,) in reversed(recent)], recent_ids)
+        recent_keys = [key for (key,) in reversed(recent)]
+        self.seen = SeenIds(landed["digest"], landed["seq"], recent_keys, recent_ids)
         # One appender for the life of the connection: creating one costs ~0.4 ms, as much as
         # landing 30 rows. Each flush is its own transaction.
         self.appender = self.conn.appender("raw_events")
@@ -176,12 +177,10 @@ class LandingWriter:
 
     def _land(self, items: list[tuple]) -> tuple[list[str], list[bool], list[LandingRow | None]]:
         """Event ids, whether each item was new, and the row landed for it (None: a retry)."""
-        parsed = [
-            landing_row(body, webhook_id, headers, at) for body, webhook_id, headers, at in items
-        ]
+        parsed = [landing_row(*item) for item in items]
         event_ids = [row.event_id for row in parsed]
-        known, maybe = self.seen.classify(event_ids)
-        older = self._landed_before({key for key, m in zip(event_ids, maybe, strict=True) if m})
+        known, candidates = self.seen.candidates(event_ids)
+        older = self._landed_before(candidates)
         landed: list[LandingRow | None] = []
         rows: list[LandingRow] = []
         in_batch: set[str] = set()  # the same event twice in this batch (concurrent retries)
@@ -193,19 +192,20 @@ class LandingWriter:
                 in_batch.add(key)
                 landed.append(row)
                 rows.append(row)
+        first_seq = self.last_seq + 1
         self._append(rows)
-        self.seen.add([row.event_id for row in rows])
+        self.seen.add([row.event_id for row in rows], first_seq)
         return event_ids, [row is not None for row in landed], landed
 
-    def _landed_before(self, candidates: set[str]) -> set[str]:
-        """Which of these ids (a digest matched) are in the table: retries of older events."""
-        if not candidates:
+    def _landed_before(self, candidates: list[list[int]]) -> set[str]:
+        """The ids of the rows at these seqs (their digests matched): retries of older events."""
+        wanted = sorted({seq for seqs in candidates for seq in seqs})
+        if not wanted:
             return set()
-        rows = self.conn.execute(
-            "SELECT event_id FROM raw_events WHERE event_id IN (SELECT unnest(?))",
-            [sorted(candidates)],
-        ).fetchall()
-        return {key for (key,) in rows}
+        # ~1 ms at 600,000 rows (row groups are skipped by their seq range); a scan of
+        # event_id for the same answer took 22 ms, and grows with the table
+        rows = self.conn.execute("SELECT event_id FROM raw_events WHERE seq = ANY(?)", [wanted])
+        return {key for (key,) in rows.fetchall()}
 
     def _append(self, rows: list[LandingRow]) -> None:
         if not rows:

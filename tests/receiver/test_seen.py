@@ -21,22 +21,32 @@ def test_digest_is_duckdbs_md5_number_upper():
     assert [digest(key) for key in keys] == [value for (value,) in expected]
 
 
-def test_recent_ids_are_sure_older_ones_are_candidates(monkeypatch):
+def test_recent_ids_are_sure_older_ones_give_the_seqs_to_compare(monkeypatch):
     monkeypatch.setattr(seen, "MERGE_EVERY", 4)
     history = np.array([digest("evt_old"), digest("evt_recent")], dtype=np.uint64)
-    ids = SeenIds(history, ["evt_recent"], 2)  # a window of 2: the last id only, per generation
-    ids.add([f"evt_{n}" for n in range(5)])  # 5 >= MERGE_EVERY: merged into the sorted array
-    ids.add(["evt_5"])
-    ids.add(["evt_6"])
-    assert (len(ids), len(ids.sorted), len(ids.unmerged)) == (9, 7, 2)
-    known, maybe = ids.classify(["evt_6", "evt_5", "evt_4", "evt_old", "evt_recent", "evt_new"])
+    ids = SeenIds(history, np.array([1, 2]), ["evt_recent"], 2)  # window: the last id only
+    ids.add([f"evt_{n}" for n in range(5)], 3)  # 5 >= MERGE_EVERY: merged into the arrays
+    ids.add(["evt_5"], 8)
+    ids.add(["evt_6"], 9)
+    assert (len(ids), len(ids.digests), ids.unmerged_count) == (9, 7, 2)
+    known, seqs = ids.candidates(["evt_6", "evt_5", "evt_4", "evt_old", "evt_recent", "evt_new"])
     assert known == [True, False, False, False, False, False]
-    assert maybe == [False, True, True, True, True, False]
+    assert seqs == [[], [8], [7], [1], [2], []]
+
+
+def test_ids_sharing_a_digest_keep_every_seq(monkeypatch):
+    monkeypatch.setattr(seen, "digest", lambda key: 7)
+    monkeypatch.setattr(seen, "MERGE_EVERY", 3)
+    ids = SeenIds(np.array([7], dtype=np.uint64), np.array([1]), [], 1)
+    ids.add(["a", "b"], 2)
+    assert ids.candidates(["x"]) == ([False], [[1, 2, 3]])  # from the arrays and the dict
+    ids.add(["c"], 4)  # merged
+    assert ids.candidates(["x"]) == ([False], [[1, 2, 3, 4]])
 
 
 def test_empty_history_knows_nothing():
-    ids = SeenIds(np.array([], dtype=np.uint64), [], 10)
-    assert ids.classify(["evt_a", "evt_b"]) == ([False, False], [False, False])
+    ids = SeenIds(np.array([], dtype=np.uint64), np.array([], dtype=np.int64), [], 10)
+    assert ids.candidates(["evt_a", "evt_b"]) == ([False, False], [[], []])
 
 
 @pytest.fixture
