@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     receiver_batch_max_events: int = Field(default=500, ge=1, le=100_000)
     receiver_batch_max_ms: float = Field(default=2.0, ge=0)
     # DuckDB's memory limit in the landing writer (docs/operations.md, "Memory").
-    receiver_memory_limit_mb: int = Field(default=32, ge=16)
+    receiver_memory_limit_mb: int = Field(default=24, ge=16)
 
     # --- storage ---
     data_dir: Path = Path("data")

@@ -60,7 +60,7 @@ def main(
         int | None,
         typer.Option(
             help="DuckDB memory limit of the landing writer, in MB "
-            "[MMQ_RECEIVER_MEMORY_LIMIT_MB, 32]."
+            "[MMQ_RECEIVER_MEMORY_LIMIT_MB, 24]."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",

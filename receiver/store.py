@@ -35,6 +35,10 @@ RECOVERY_INTERVAL = 1.0  # seconds between attempts to restart a failed writer
 START_TIMEOUT = 60.0  # the writer's start: Python, DuckDB, and a dead writer's lock to clear
 STOP_TIMEOUT = 30.0  # the writer's stop: its last commit and the checkpoint on close
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The writer's DuckDB memory limit (MMQ_RECEIVER_MEMORY_LIMIT_MB) need not grow with the table:
+# raw_events has no index to hold in memory, so the working set is a checkpoint's worth of rows
+# (~16 MB of write-ahead log) or a feed page (up to 8 MB). 24 MB carried 400,000 events of 1 KB.
+DEFAULT_MEMORY_LIMIT_MB = 24
 
 
 class StoreError(RuntimeError):
@@ -120,7 +124,7 @@ class LandingStore:
         batch_max_ms: float = 2.0,
         max_queued_events: int = 20_000,
         recent_ids: int = 100_000,  # days of retries at production rates; older ones hit the key
-        memory_limit_mb: int = 32,
+        memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
         self.path = Path(path)
         self.batch_max_events = batch_max_events

@@ -62,9 +62,6 @@ FEED_COLUMNS = (
     "is_parseable, is_known_type, is_test, body"
 )
 FEED_ROW_OVERHEAD = 300  # bytes of JSON around each body in a feed page, roughly
-# DuckDB's memory limit is fixed (MMQ_RECEIVER_MEMORY_LIMIT_MB): raw_events has no index to hold
-# in memory, so the working set is a checkpoint's worth of rows (~16 MB of write-ahead log) and
-# a feed page (up to 8 MB). 24 MB carried 400,000 events of 1 KB without a failed checkpoint.
 # Rows per row group of raw_events (DuckDB's default is 122,880). A checkpoint (every ~16 MB of
 # write-ahead log, ~11,500 events) rewrites the table's unfinished row group whole while every
 # commit waits: with the default that stall grew with the group, to 0.3 s at 100,000 rows and
@@ -336,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The receiver's DuckDB writer (started by it).")
     parser.add_argument("--fd", type=int, required=True, help="socket to the receiver")
     parser.add_argument("--path", required=True, help="landing.duckdb")
-    parser.add_argument("--memory-limit-mb", type=int, default=32)
+    parser.add_argument("--memory-limit-mb", type=int, required=True)
     parser.add_argument("--recent-ids", type=int, default=100_000)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)

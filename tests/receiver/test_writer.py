@@ -100,3 +100,17 @@ def test_raw_events_is_stored_in_small_row_groups(tmp_path):
         ).fetchall()[0][0]
         assert conn.execute("SELECT count(*) FROM raw_events").fetchall() == [(landed,)]
     assert groups == -(-landed // ROW_GROUP_ROWS) == 3
+
+
+def test_a_full_feed_page_reads_within_the_smallest_memory_limit(tmp_path):
+    """The feed's largest page (8 MB of bodies) is read by a writer at the 16 MB floor."""
+    writer = LandingWriter(str(tmp_path / "landing.duckdb"), memory_limit_mb=16, recent_ids=100)
+    try:
+        padding = b" " * 2000
+        for start in range(0, 6_000, 2_000):
+            writer.land([(body + padding, *rest) for body, *rest in deliveries(start, 2_000)])
+        rows = writer.read_feed(0, 5_000, 8 * 2**20)
+        assert 3_000 < len(rows) < 5_000  # cut by bytes, not by the count
+        assert [row[0] for row in rows] == list(range(1, len(rows) + 1))
+    finally:
+        writer.close()
