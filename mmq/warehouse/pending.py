@@ -2,7 +2,7 @@
 
 A row is keyed by (submission, asset); asset "" stands for the submission status itself. Each
 failed attempt pushes ``next_attempt_at`` out exponentially (capped); after ``max_attempts`` the
-row is ``given_up`` with its last error, and a later success marks it ``resolved``. Nothing is
+row is ``given_up`` with its last error; a later success marks either ``resolved``. Nothing is
 ever silently dropped: every state is a row analysts and the Dagster UI can see.
 """
 
@@ -81,7 +81,12 @@ def record_outcomes(
         for asset_id in done:
             key = (fetch.submission_id, asset_id)
             old = existing.get(key)
-            if old is None or old["state"] != "pending" or key in changed:
+            if old is None or key in changed:
+                continue
+            # A given-up fetch that later succeeds (a backfill, a new event) is resolved too:
+            # the data is there now. Only a real success ends it, not "no longer complete".
+            given_up_then_fetched = old["state"] == "given_up" and asset_id in fetch.succeeded
+            if old["state"] != "pending" and not given_up_then_fetched:
                 continue
             counts["resolved"] += 1
             changed[key] = {**old, "state": "resolved", "resolved_at": now, "_load_id": load_id}

@@ -3,9 +3,15 @@ resolve or are given up with a reason; nothing disappears silently."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
+import duckdb
 import pytest
 
+from mmq.warehouse.fetch import Response, SubmissionFetch
+from mmq.warehouse.pending import Backoff, record_outcomes
+from mmq.warehouse.schema import create_all
 from simulator.config import EndpointFaults, FaultProfile
 from tests.pipeline.stack import running_stack
 
@@ -74,3 +80,33 @@ def test_fetches_that_never_succeed_are_given_up_with_a_reason(tmp_path, monkeyp
             errors = conn.sql("SELECT DISTINCT last_error FROM pending_fetches").fetchall()
         assert all("500" in e[0] for e in errors)
         assert stack.tick().skipped  # given up: no more retries
+
+
+def test_a_given_up_fetch_that_later_succeeds_is_resolved():
+    """A backfill or a new event may fetch what was given up; the list then says so. Only a
+    real success ends it: an asset merely no longer complete stays given up."""
+    now = datetime.now(UTC)
+    conn = duckdb.connect()
+    try:
+        create_all(conn)
+        for asset_id in ("ast_fetched", "ast_reprocessing"):
+            conn.execute(
+                "INSERT INTO pending_fetches (submission_id, asset_id, state, reason, attempts, "
+                "first_seen_at, last_attempt_at, resolved_at, _load_id) "
+                "VALUES ('sub_1', ?, 'given_up', 'api_error', 8, ?, ?, ?, 'l0')",
+                [asset_id, now - timedelta(days=1), now - timedelta(hours=1), now],
+            )
+        status = {"assets": [{"assetId": "ast_fetched", "status": "completed"}]}
+        fetch = SubmissionFetch(
+            "sub_1",
+            responses=[Response("submission", "sub_1", "", status, now)],
+            succeeded={"", "ast_fetched"},
+        )
+        counts = record_outcomes(conn, [fetch], now=now, load_id="l1", backoff=Backoff())
+        assert counts["resolved"] == 1
+        rows = conn.execute(
+            "SELECT asset_id, state, _load_id FROM pending_fetches ORDER BY asset_id"
+        ).fetchall()
+        assert rows == [("ast_fetched", "resolved", "l1"), ("ast_reprocessing", "given_up", "l0")]
+    finally:
+        conn.close()
