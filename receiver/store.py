@@ -234,6 +234,9 @@ class LandingStore:
             self._writer.hang_up()
             await asyncio.get_running_loop().run_in_executor(None, self._writer.wait)
             self._writer = None
+        # A request sent after the wait above (a feed page during shutdown) has no answer coming.
+        while self._inflight:
+            self._settle(self._inflight.popleft(), StoreUnavailable("shutting down"))
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
