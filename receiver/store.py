@@ -1,11 +1,11 @@
 """``landing.duckdb``, owned by this receiver for its lifetime, written by group commit.
 
-Requests put their verified deliveries into the open *batch*; one task hands each batch (up to
-``batch_max_events`` deliveries, or whatever arrived within ``batch_max_ms`` of its first) to
-the writer process (``receiver.writer``), which parses, deduplicates and lands it as ONE
-transaction and answers once COMMIT returned: DuckDB has synced its write-ahead log by then, so
-every 2xx survives ``kill -9``. While a batch commits the next one fills, so batches grow with
-the load and commits per second stay bounded.
+Requests put their verified deliveries into the open *batch*. It goes to the writer process
+(``receiver.writer``) when it holds ``batch_max_events`` deliveries or ``batch_max_ms`` after its
+first, even while the writer is busy: the writer answers in order, and lands every batch that
+queued up during its last commit as ONE transaction (parse, deduplicate, append, flush). It
+answers once COMMIT returned: DuckDB has synced its write-ahead log by then, so every 2xx
+survives ``kill -9``. Commits grow with the load, so commits per second stay bounded.
 
 The writer is the only process with the DuckDB file open; a lock file taken here first makes a
 second receiver on the same data directory refuse to start at once. If the writer fails or

@@ -1,8 +1,9 @@
 """The landing store's writer: the one process that has ``landing.duckdb`` open.
 
 The receiver (``receiver.store``) starts it as a child process and talks to it over a private
-socketpair (``receiver.wire``), one request at a time: land a batch, read a feed page, tell the
-age of the oldest unfed event. Keeping DuckDB in its own process keeps it off the receiver's
+socketpair (``receiver.wire``): land a batch, read a feed page, tell the age of the oldest unfed
+event. Requests are answered in the order they came; batches that arrived together are landed
+together. Keeping DuckDB in its own process keeps it off the receiver's
 GIL: an appender flush and its fsync run here, in parallel with the HTTP event loop, instead of
 taking turns with it (in one process every commit waited for the loop to hand the GIL back).
 
