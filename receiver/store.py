@@ -291,7 +291,11 @@ class LandingStore:
             try:
                 reply = await wire.read(writer.reader)
             except (wire.WriterGone, OSError) as exc:
-                if writer is self._writer and self.broken is None and not self._closing:
+                # Closing, the writer hangs up once nothing is in flight: that is the end. If it
+                # dies with answers owed (even during close(), which waits for them), those
+                # requests are answered 503 now.
+                owed = self._inflight or not self._closing
+                if writer is self._writer and self.broken is None and owed:
                     self._break(f"landing writer failed: {exc}")
                 return
             if writer is not self._writer or not self._inflight:
